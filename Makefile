@@ -1,0 +1,43 @@
+# Two commands are the contract: `make book` and `make test` (see README).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+NPC    := $(VENV)/bin/npc
+STAMP  := $(VENV)/.installed
+# torch 2.13.0 is the CPU build (a newer release would pull a CUDA build of several GB)
+TORCH  := torch==2.13.0
+PROFILE ?= default
+
+.PHONY: setup book run test test-fast bench clean help
+
+help:
+	@echo "make book   set up .venv, simulate the default twin, execute every chapter, build _build/html"
+	@echo "make test   set up .venv and run the test suite (unit, doctests, chapters on the smoke profile)"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH)" -e ".[dev,torch]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(NPC) run --profile $(PROFILE)
+
+book: run
+	$(NPC) book --run runs/$(PROFILE)
+	@echo "open _build/html/index.html"
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not notebooks"
+
+bench: setup
+	$(PY) benchmarks/bench_stats.py
+	$(PY) benchmarks/bench_train.py
+
+clean:
+	rm -rf _build runs

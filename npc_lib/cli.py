@@ -1,0 +1,137 @@
+"""The ``npc`` command line: simulate a twin, run the book, build it, train signatures."""
+
+from __future__ import annotations
+
+__all__ = ["main", "build_parser"]
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .profiles import PROFILES
+
+
+def _cmd_simulate(args) -> int:
+    from .cohort.simulate import simulate_cohort
+
+    out = simulate_cohort(args.out, n=args.n, seed=args.seed, progress=not args.quiet)
+    print(f"cohort written to {out}")
+    return 0
+
+
+def _cmd_validate(args) -> int:
+    from .cohort.load import load_cohort
+
+    cohort = load_cohort(args.cohort, check_images=args.check, progress=not args.quiet)
+    n = len(cohort.patient_ids)
+    print(f"{args.cohort}: {n} patients, valid ({args.check} check)")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .runners.book import run_chapters
+
+    run = run_chapters(
+        args.profile, cohort=args.cohort, out=args.out, only=args.only, force=args.force, progress=not args.quiet
+    )
+    print(f"executed chapters in {run}")
+    return 0
+
+
+def _cmd_book(args) -> int:
+    from .profiles import project_root
+    from .runners.book import build_book
+
+    run = Path(args.run) if args.run else project_root() / "runs" / "default"
+    html = build_book(run, out=args.out)
+    print(f"book built: {html / 'index.html'}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from .model.backend import configure_backend
+
+    configure_backend()
+    from .runners.train import run_training
+
+    metrics = run_training(
+        args.cohort, args.sequence, args.out, profile=args.profile, seed=args.seed, progress=not args.quiet
+    )
+    print(json.dumps({k: metrics[k] for k in metrics if "c_index" in k}, indent=2))
+    return 0
+
+
+def _cmd_crossval(args) -> int:
+    from .model.backend import configure_backend
+
+    configure_backend()
+    from .runners.train import run_crossval
+
+    table = run_crossval(
+        args.cohort, args.sequence, args.out, profile=args.profile, seed=args.seed, n_folds=args.folds,
+        progress=not args.quiet,
+    )
+    print(table.to_string(index=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``npc`` (one sub-command per task)."""
+    p = argparse.ArgumentParser(prog="npc", description=__doc__)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("simulate", help="write a digital-twin cohort in the SPEC layout")
+    s.add_argument("--out", required=True, type=Path, help="cohort folder to create")
+    s.add_argument("--n", type=int, default=638, help="number of patients (default 638)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.set_defaults(func=_cmd_simulate)
+
+    v = sub.add_parser("validate", help="check a cohort folder; one clear message on bad input")
+    v.add_argument("cohort", type=Path)
+    v.add_argument("--check", choices=("full", "header", "none"), default="full")
+    v.set_defaults(func=_cmd_validate)
+
+    r = sub.add_parser("run", help="execute the book's chapters with papermill on a profile")
+    r.add_argument("--profile", default="default", help=f"one of {', '.join(PROFILES)} or a YAML file")
+    r.add_argument("--cohort", type=Path, help="your cohort folder (default: the profile's simulated twin)")
+    r.add_argument("--out", type=Path, help="run folder (default runs/<profile>)")
+    r.add_argument("--only", nargs="+", metavar="CHAPTER", help="execute up to these chapters (e.g. 02_table1)")
+    r.add_argument("--force", action="store_true", help="re-execute even if results are up to date")
+    r.set_defaults(func=_cmd_run)
+
+    b = sub.add_parser("book", help="build the HTML book from a run folder (offline-ready)")
+    b.add_argument("--run", type=Path, help="run folder (default runs/default)")
+    b.add_argument("--out", type=Path, help="build folder (default _build)")
+    b.set_defaults(func=_cmd_book)
+
+    for name, func, helptext in (
+        ("train", _cmd_train, "train one sequence's DL signature (SE-ResNeXt, MIL, Cox loss)"),
+        ("crossval", _cmd_crossval, "3-fold cross-validation inside the training cohort (A8)"),
+    ):
+        t = sub.add_parser(name, help=helptext)
+        t.add_argument("--cohort", required=True, type=Path)
+        t.add_argument("--sequence", required=True, choices=("T1", "T2", "T1C"))
+        t.add_argument("--out", required=True, type=Path)
+        t.add_argument("--profile", default="default", help=f"one of {', '.join(PROFILES)} or a YAML file")
+        t.add_argument("--seed", type=int, default=0)
+        if name == "crossval":
+            t.add_argument("--folds", type=int, default=3)
+        t.set_defaults(func=func)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``npc`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"npc {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

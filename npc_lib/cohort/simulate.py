@@ -1,0 +1,415 @@
+"""The digital-twin cohort: clinical table, latent tumour phenotype, true risk, images.
+
+Generative model (every number below is a module constant, cited by the book)
+-------------------------------------------------------------------------------
+**Latent tumour phenotype.** Each patient has five standard-normal latent
+variables (:data:`LATENT_COLUMNS`) with the correlation matrix
+:data:`LATENT_CORRELATION` (0.25-0.45: aggressive tumours tend to be big,
+invasive, necrotic and poorly enhancing together):
+
+* ``z_size``: tumour burden (tumour radius ~ 12 mm x exp(0.2 z));
+* ``z_invasion``: skull-base invasion depth and margin irregularity;
+* ``z_heterogeneity``: amplitude of the internal texture;
+* ``z_necrosis``: size and signal of a central necrotic core;
+* ``z_enhancement``: enhancement deficit (high = weak, rim-like enhancement).
+
+plus ``z_inflammation`` (systemic inflammation, no image trace).
+
+**Clinical table** (Table 1 of Zhong et al. 2020). Age ~ normal(41.65, 10.2)
+truncated to 10-69 years; 69.3% men; smoking 42% of men and 3% of women,
+drinking mostly among male smokers (~9% overall); family history of cancer 29%;
+WHO type I-II 2.5%. HGB ~ normal(146, 12) g/L in men and (128, 11) in women,
+lowered by inflammation and a 3% anaemic minority; ALB ~ normal(44.6, 3.1) g/L
+lowered by inflammation; CRP log-t (median ~1.76 mg/L) rising with inflammation,
+necrosis and size; LDH log-t (median ~176 U/L) rising with size and
+inflammation (so CRP and LDH correlate); pre-EBV DNA: 10% undetectable (0),
+otherwise log10 copies = 3.5 + 1.15 x a latent correlated 0.35 with
+``z_size``. Values are rounded as a laboratory reports them; the scanner is
+A, B or C with shares :data:`SCANNER_SHARES`.
+
+**True risk** (log relative hazard, higher = worse; :data:`RISK_COEFFICIENTS`)::
+
+    lp_clinical = 0.02 (age - 42) + 0.7 ln(LDH / 176) + 0.12 (log10(EBV + 1) - 3)
+                  + 0.08 ln(CRP / 1.76) + 0.2 [male]           (centred)
+    lp_T1  = 0.42 z_size + 0.28 z_invasion          (size, skull-base invasion)
+    lp_T2  = 0.30 z_heterogeneity + 0.38 z_necrosis  (texture, necrotic core)
+    lp_T1C = 0.45 z_enhancement                      (enhancement pattern)
+    lp_image = lp_T1 + lp_T2 + lp_T1C;  lp_total = lp_clinical + lp_image
+
+``lp_<seq>`` is the part of the image risk that is shown specifically by that
+sequence (the tumour outline, hence its size, is visible on all three).
+Outcomes are drawn by :func:`npc_lib.cohort.outcomes.simulate_outcomes`: DFS is an
+exact Weibull-Cox model in ``lp_total`` (about 18% events, median follow-up
+about 5.5 years), OS, DMFS and LRFS follow from the same first failure. The
+oracle Harrell C-index on DFS is about 0.82 for ``lp_total``, 0.66 for
+``lp_clinical`` and 0.72-0.76 for each ``lp_<seq>``.
+
+**Images** are drawn by :func:`npc_lib.cohort.phantom.synthesize_patient`
+from the latent phenotype (see that module for the anatomy, the tissue
+contrasts of T1, T2 and T1C and the three scanners).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "simulate_clinical",
+    "simulate_cohort",
+    "LATENT_COLUMNS",
+    "LATENT_CORRELATION",
+    "RISK_COEFFICIENTS",
+    "IMAGE_COEFFICIENTS",
+    "SCANNER_SHARES",
+    "patient_ids",
+]
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from npc_lib._io import atomic_dir, write_csv
+from npc_lib.cohort import schema
+from npc_lib.cohort.outcomes import simulate_outcomes
+
+#: latent tumour phenotype variables (standard normal), as in the ``latent`` table
+LATENT_COLUMNS: tuple[str, ...] = (
+    "z_size",
+    "z_invasion",
+    "z_heterogeneity",
+    "z_necrosis",
+    "z_enhancement",
+)
+#: correlation matrix of :data:`LATENT_COLUMNS`
+LATENT_CORRELATION = np.array(
+    [
+        [1.00, 0.45, 0.25, 0.40, 0.30],
+        [0.45, 1.00, 0.25, 0.30, 0.30],
+        [0.25, 0.25, 1.00, 0.45, 0.30],
+        [0.40, 0.30, 0.45, 1.00, 0.35],
+        [0.30, 0.30, 0.30, 0.35, 1.00],
+    ]
+)
+#: clinical log-hazard coefficients (per year, per ln U/L, per log10 copy/mL,
+#: per ln mg/L, male vs female)
+RISK_COEFFICIENTS: dict[str, float] = {
+    "age": 0.02,
+    "ln_ldh": 0.6,
+    "log10_ebv": 0.1,
+    "ln_crp": 0.08,
+    "male": 0.2,
+}
+#: image log-hazard coefficients: sequence -> {latent: coefficient}
+IMAGE_COEFFICIENTS: dict[str, dict[str, float]] = {
+    "T1": {"z_size": 0.40, "z_invasion": 0.28},
+    "T2": {"z_heterogeneity": 0.30, "z_necrosis": 0.38},
+    "T1C": {"z_enhancement": 0.52},
+}
+#: share of patients scanned on each scanner
+SCANNER_SHARES: dict[str, float] = {"A": 0.45, "B": 0.35, "C": 0.20}
+
+# reference values the clinical part is centred on
+_REF = {"age": 42.0, "ldh": 176.0, "log10_ebv": 3.0, "crp": 1.76}
+_LOG_T_DF = 6.0  # degrees of freedom of the log-t laboratory distributions
+
+
+# --------------------------------------------------------------------------- validators
+
+
+def _check_n(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if n > 9999:
+        raise ValueError(f"n must be at most 9999 (patient ids NPC0001-NPC9999), got {n}")
+    return int(n)
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def _check_n_jobs(n_jobs) -> int:
+    if n_jobs is None:
+        return max(1, os.cpu_count() or 1)
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer or None, got {n_jobs!r}")
+    return int(n_jobs)
+
+
+# --------------------------------------------------------------------------- pieces
+
+
+def patient_ids(n: int) -> list[str]:
+    """Patient identifiers ``NPC0001`` ... for ``n`` patients.
+
+    >>> patient_ids(2)
+    ['NPC0001', 'NPC0002']
+    """
+    return [f"NPC{i:04d}" for i in range(1, _check_n(n) + 1)]
+
+
+def _seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """The clinical and the image seed sequences of a cohort seed."""
+    clinical, images = np.random.SeedSequence(seed).spawn(2)
+    return clinical, images
+
+
+def _latent(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    chol = np.linalg.cholesky(LATENT_CORRELATION)
+    z = rng.standard_normal((n, len(LATENT_COLUMNS))) @ chol.T
+    latent = pd.DataFrame(z, columns=list(LATENT_COLUMNS))
+    latent["z_inflammation"] = rng.standard_normal(n)
+    return latent
+
+
+def _log_t(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Student-t draws scaled to unit standard deviation (heavy-tailed lab noise)."""
+    return rng.standard_t(_LOG_T_DF, n) / np.sqrt(_LOG_T_DF / (_LOG_T_DF - 2.0))
+
+
+def _clinical(rng: np.random.Generator, latent: pd.DataFrame) -> pd.DataFrame:
+    n = len(latent)
+    size = latent["z_size"].to_numpy()
+    necrosis = latent["z_necrosis"].to_numpy()
+    inflam = latent["z_inflammation"].to_numpy()
+
+    lo, hi = (10 - 41.65) / 10.2, (69.49 - 41.65) / 10.2
+    age = stats.truncnorm.ppf(rng.random(n), lo, hi, loc=41.65, scale=10.2)
+    male = rng.random(n) < 0.693
+    smoking = rng.random(n) < np.where(male, 0.42, 0.03)
+    drinking = rng.random(n) < np.where(male, np.where(smoking, 0.22, 0.06), 0.01)
+    family = rng.random(n) < 0.29
+    who_i_ii = rng.random(n) < 0.025
+
+    anaemic = rng.random(n) < 0.03
+    hgb = np.where(male, 145.0, 127.5) + 10.5 * rng.standard_normal(n)
+    hgb = hgb - 3.0 * inflam - anaemic * rng.uniform(20.0, 55.0, n)
+    alb = 44.6 + 3.1 * (0.93 * rng.standard_normal(n) - 0.37 * inflam)
+    crp_z = 0.55 * inflam + 0.25 * necrosis + 0.2 * size
+    crp_z = crp_z + np.sqrt(1.0 - 0.55**2 - 0.25**2 - 0.2**2) * _log_t(rng, n)
+    crp = 1.76 * np.exp(1.1 * crp_z)
+    ldh_z = 0.3 * size + 0.3 * inflam + np.sqrt(1.0 - 2 * 0.3**2) * _log_t(rng, n)
+    ldh = 176.0 * np.exp(0.26 * ldh_z)
+    ebv_z = 0.35 * size + np.sqrt(1.0 - 0.35**2) * rng.standard_normal(n)
+    ebv = np.where(ebv_z < stats.norm.ppf(0.10), 0.0, 10.0 ** np.minimum(3.5 + 1.15 * ebv_z, 7.2))
+
+    scanners = list(SCANNER_SHARES)
+    shares = np.array([SCANNER_SHARES[s] for s in scanners])
+    scanner = np.array(scanners)[rng.choice(len(scanners), size=n, p=shares / shares.sum())]
+
+    yes_no = np.array(["no", "yes"])
+    return pd.DataFrame(
+        {
+            "age": np.round(age).astype(float),
+            "sex": np.where(male, "M", "F"),
+            "hgb": np.round(np.clip(hgb, 60.0, 185.0)),
+            "family_history": yes_no[family.astype(int)],
+            "smoking": yes_no[smoking.astype(int)],
+            "drinking": yes_no[drinking.astype(int)],
+            "who_type": np.where(who_i_ii, "I-II", "III"),
+            "alb": np.round(np.clip(alb, 28.0, 56.0), 1),
+            "crp": np.round(np.clip(crp, 0.01, 300.0), 2),
+            "ldh": np.round(np.clip(ldh, 70.0, 1200.0), 1),
+            "ebv_dna": _round_significant(ebv, 3),
+            "scanner": scanner,
+        }
+    )
+
+
+def _round_significant(x: np.ndarray, digits: int) -> np.ndarray:
+    """Round positive values to ``digits`` significant figures (0 stays 0), as floats."""
+    x = np.asarray(x, dtype=float)
+    out = np.zeros_like(x)
+    pos = x > 0
+    mag = np.floor(np.log10(x[pos]))
+    scale = 10.0 ** (mag - digits + 1)
+    out[pos] = np.maximum(np.round(x[pos] / scale) * scale, 1.0)
+    return np.round(out)
+
+
+def _linear_predictors(clinical: pd.DataFrame, latent: pd.DataFrame) -> pd.DataFrame:
+    b = RISK_COEFFICIENTS
+    lp_clinical = (
+        b["age"] * (clinical["age"] - _REF["age"])
+        + b["ln_ldh"] * np.log(clinical["ldh"] / _REF["ldh"])
+        + b["log10_ebv"] * (np.log10(clinical["ebv_dna"] + 1.0) - _REF["log10_ebv"])
+        + b["ln_crp"] * np.log(clinical["crp"] / _REF["crp"])
+        + b["male"] * (clinical["sex"] == "M")
+    ).to_numpy(dtype=float)
+    # centre on the population mean of the generating model (a constant, not
+    # the sample mean, so a patient's lp does not depend on the others)
+    lp_clinical = lp_clinical - _CLINICAL_LP_MEAN
+    truth = {"lp_clinical": lp_clinical}
+    for seq in schema.SEQUENCES:
+        truth[f"lp_{seq}"] = sum(
+            coef * latent[name].to_numpy() for name, coef in IMAGE_COEFFICIENTS[seq].items()
+        )
+    truth["lp_image"] = sum(truth[f"lp_{seq}"] for seq in schema.SEQUENCES)
+    truth["lp_total"] = truth["lp_clinical"] + truth["lp_image"]
+    return pd.DataFrame(truth)
+
+
+#: population mean of the uncentred clinical linear predictor (Monte Carlo, 10^6 patients)
+_CLINICAL_LP_MEAN = 0.166
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def simulate_clinical(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Simulate the clinical table, true risk and latent phenotype (no images).
+
+    Parameters
+    ----------
+    n : int
+        Number of patients (1-9999).
+    seed : int
+        Non-negative seed; the same ``(n, seed)`` gives the same tables.
+
+    Returns
+    -------
+    clinical : pandas.DataFrame, shape (n, 21)
+        Columns :data:`npc_lib.cohort.schema.CLINICAL_COLUMNS` (times in months).
+    truth : pandas.DataFrame, shape (n, 7)
+        Columns :data:`npc_lib.cohort.schema.TRUTH_COLUMNS`: true log relative
+        hazards (higher = worse) of DFS.
+    latent : pandas.DataFrame, shape (n, 7)
+        ``patient_id``, :data:`LATENT_COLUMNS` and ``z_inflammation``.
+
+    Examples
+    --------
+    >>> clinical, truth, latent = simulate_clinical(5, seed=0)
+    >>> clinical["patient_id"].tolist()[:2], clinical.shape, truth.shape
+    (['NPC0001', 'NPC0002'], (5, 21), (5, 7))
+    >>> bool((clinical["dfs_time"] <= clinical["os_time"]).all())
+    True
+    """
+    n, seed = _check_n(n), _check_seed(seed)
+    rng = np.random.default_rng(_seeds(seed)[0])
+    ids = patient_ids(n)
+    latent = _latent(rng, n)
+    covariates = _clinical(rng, latent)
+    truth = _linear_predictors(covariates, latent)
+    outcomes = simulate_outcomes(truth["lp_total"].to_numpy(), rng)
+    clinical = pd.concat([covariates, outcomes], axis=1)
+    clinical.insert(0, "patient_id", ids)
+    truth.insert(0, "patient_id", ids)
+    latent.insert(0, "patient_id", ids)
+    return (
+        clinical[list(schema.CLINICAL_COLUMNS)],
+        truth[list(schema.TRUTH_COLUMNS)],
+        latent,
+    )
+
+
+def _nifti_bytes(data: np.ndarray, affine: np.ndarray, description: str) -> bytes:
+    """Gzip-compressed NIfTI-1 bytes with no timestamp or file name (deterministic)."""
+    import gzip
+
+    import nibabel as nib
+
+    img = nib.Nifti1Image(data, affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    img.header.set_xyzt_units("mm")
+    img.header["descrip"] = description.encode()[:79]
+    return gzip.compress(img.to_bytes(), compresslevel=_GZIP_LEVEL, mtime=0)
+
+
+_GZIP_LEVEL = 1
+
+
+def _write_patient(task: tuple) -> str:
+    """Synthesise and write one patient's images (run in a worker process)."""
+    from npc_lib.cohort.phantom import synthesize_patient
+
+    root, patient_id, latent, scanner, seed = task
+    images = synthesize_patient(latent, scanner, seed)
+    folder = Path(root) / schema.IMAGES_DIR / patient_id
+    folder.mkdir(parents=True, exist_ok=True)
+    for seq, item in images.items():
+        desc = f"npc digital twin {patient_id} {seq} scanner {scanner}"
+        (Path(root) / schema.image_relpath(patient_id, seq)).write_bytes(
+            _nifti_bytes(item.image, item.affine, desc)
+        )
+        (Path(root) / schema.roi_relpath(patient_id, seq)).write_bytes(
+            _nifti_bytes(item.mask, item.affine, f"{desc} tumour ROI")
+        )
+    return patient_id
+
+
+def simulate_cohort(
+    out_dir: str | os.PathLike,
+    n: int = 638,
+    seed: int = 0,
+    *,
+    progress: bool = True,
+    n_jobs: int | None = None,
+) -> Path:
+    """Write a digital-twin cohort (clinical table, truth, MR images) to ``out_dir``.
+
+    The folder appears whole or not at all (written beside ``out_dir`` and
+    moved into place; an existing ``out_dir`` is replaced only on success).
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Cohort root; gets ``clinical.csv``, ``truth.csv`` and
+        ``images/<patient_id>/{T1,T2,T1C}[_roi].nii.gz``.
+    n : int
+        Number of patients.
+    seed : int
+        Non-negative seed. Same ``(n, seed)`` => byte-identical files, for
+        any ``n_jobs``.
+    progress : bool
+        Show a tqdm progress bar over patients.
+    n_jobs : int or None
+        Worker processes (None: all cores).
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``.
+    """
+    n, seed, n_jobs = _check_n(n), _check_seed(seed), _check_n_jobs(n_jobs)
+    out_dir = Path(out_dir)
+    clinical, truth, latent = simulate_clinical(n, seed)
+    image_seeds = _seeds(seed)[1].spawn(n)
+    with atomic_dir(out_dir) as tmp:
+        tasks = [
+            (
+                str(tmp),
+                pid,
+                latent.loc[i, list(LATENT_COLUMNS)].to_dict(),
+                clinical.at[i, "scanner"],
+                image_seeds[i],
+            )
+            for i, pid in enumerate(clinical["patient_id"])
+        ]
+        _run_tasks(tasks, n_jobs, progress)
+        write_csv(clinical, tmp / schema.CLINICAL_FILE)
+        write_csv(truth, tmp / schema.TRUTH_FILE)
+    return out_dir
+
+
+def _run_tasks(tasks: list[tuple], n_jobs: int, progress: bool) -> None:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), desc="patients", unit="pt", disable=not progress)
+    try:
+        if n_jobs == 1 or len(tasks) < 8:
+            for task in tasks:
+                _write_patient(task)
+                bar.update()
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")  # safe even if the parent holds threads
+            with ctx.Pool(min(n_jobs, len(tasks))) as pool:
+                for _ in pool.imap_unordered(_write_patient, tasks, chunksize=4):
+                    bar.update()
+    finally:
+        bar.close()

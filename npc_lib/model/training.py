@@ -1,0 +1,638 @@
+"""Two-stage training of a deep-learning signature (A7) with MIL bags (A6).
+
+Stage 1 pre-trains the network on 3-year DFS classification: a patient's label
+is 1 if the DFS event happened before ``horizon_months`` (36), 0 if the
+patient was followed beyond it; patients censored earlier have no label and
+are left out of that stage. The pooled bag logit enters a binary
+cross-entropy. Stage 2 fine-tunes the same output unit with the Cox partial
+likelihood of the pooled patient risks of a batch
+(:func:`npc_lib.model.cox_loss.cox_partial_nll`, mean over events).
+
+Both stages draw event-stratified batches of whole patients
+(:class:`~npc_lib.model.mil.BagSampler`) with at most ``max_instances``
+slices per bag, augment the boxes (:func:`npc_lib.imaging.augment.augment_batch`)
+and stop early on an inner validation split of the *training* patients
+(stage 1: validation cross-entropy; stage 2: validation Harrell C-index or
+Cox loss), restoring the best epoch's weights. Only the outcomes handed to
+:func:`train_signature` are ever read: pass the training cohort's only.
+
+Reproducibility: every random draw (initial weights, validation split,
+batches, instance subsets, augmentation, dropout) derives from ``seed``; the
+batches and augmentation of an epoch depend on ``(seed, stage, epoch)`` alone.
+After each epoch the model, optimizer, early-stopping state and history are
+written atomically to ``checkpoint_dir``; a rerun with the same inputs
+resumes after the last completed epoch and ends with the same weights as an
+uninterrupted run (on the same backend and machine).
+"""
+
+from __future__ import annotations
+
+__all__ = ["TrainConfig", "TrainResult", "train_signature", "predict_instance_risk", "predict_patient_risk",
+           "pretrain_labels", "inner_validation_split"]
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import time as _time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from npc_lib._io import atomic_dir
+from npc_lib.model.mil import (POOLINGS, BagSampler, bag_members, pool_instances, pool_instances_numpy,
+                               sample_instances)
+from npc_lib.model.seresnext import SEResNeXtConfig
+
+_MONITORS = ("cindex", "cox")
+_PROFILES = ("smoke", "default", "paper")
+_CHECKPOINT_FORMAT = "npc_lib.training-checkpoint/1"
+
+
+def _check_fraction(name: str, value: float, *, upper_open: bool = True) -> float:
+    v = float(value)
+    if not (0.0 <= v < 1.0):
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return v
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines how a signature is trained (one MR sequence).
+
+    Attributes
+    ----------
+    network : SEResNeXtConfig
+        Architecture; its ``input_shape`` is always ``(box_px, box_px, 1)``
+        and ``head`` ``"risk"`` (set here).
+    box_px : int
+        Network input, pixels per side of a tumour-centred box.
+    box_mm : float
+        Physical side of the box (mm) before it is shrunk to ``box_px``.
+    target_spacing : float
+        In-plane resampling spacing (mm); ``box_mm / target_spacing >= box_px``.
+    batch_patients : int
+        Patients (bags) per batch.
+    min_events_per_batch : int
+        Events each batch must hold (the sampler enlarges batches if needed).
+    max_instances : int or None
+        Slices drawn per bag per batch (None: the whole bag).
+    epochs_pretrain, epochs_cox : int
+        Maximum epochs of stage 1 (3-year classification) and stage 2 (Cox).
+    lr_pretrain, lr_cox : float
+        Adam learning rates of the two stages.
+    patience : int
+        Early stopping: epochs without improvement of the monitored
+        validation value before a stage stops.
+    monitor : {"cindex", "cox"}
+        Stage 2 validation value: Harrell C-index (maximised) or Cox loss.
+    augment : bool
+        Augment training boxes; ``flip``, ``max_rotation_deg``,
+        ``max_shift_px``, ``intensity_jitter`` as in ``augment_batch``.
+    pooling : {"lme", "mean", "max"}
+        MIL pooling (:mod:`npc_lib.model.mil`); ``temperature`` for ``"lme"``.
+    ties : {"breslow", "efron"}
+        Tie handling of the Cox loss.
+    val_fraction : float
+        Share of the training patients held out (stratified by event) for
+        early stopping; 0 = no early stopping.
+    horizon_months : float
+        Stage 1 label horizon (36 months = 3-year DFS).
+    predict_batch : int
+        Instances per forward pass at prediction.
+    """
+
+    network: SEResNeXtConfig = dataclasses.field(default_factory=SEResNeXtConfig.cpu_default)
+    box_px: int = 48
+    box_mm: float = 64.0
+    target_spacing: float = 1.0
+    batch_patients: int = 32
+    min_events_per_batch: int = 2
+    max_instances: int | None = 6
+    epochs_pretrain: int = 6
+    epochs_cox: int = 20
+    lr_pretrain: float = 1e-3
+    lr_cox: float = 3e-4
+    patience: int = 5
+    monitor: str = "cindex"
+    augment: bool = True
+    flip: bool = True
+    max_rotation_deg: float = 10.0
+    max_shift_px: float = 3.0
+    intensity_jitter: float = 0.1
+    pooling: str = "lme"
+    temperature: float = 1.0
+    ties: str = "efron"
+    val_fraction: float = 0.2
+    horizon_months: float = 36.0
+    predict_batch: int = 256
+
+    def __post_init__(self):
+        if not isinstance(self.network, SEResNeXtConfig):
+            raise ValueError(f"network must be an SEResNeXtConfig, got {type(self.network).__name__}")
+        for name in ("box_px", "batch_patients", "predict_batch"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("epochs_pretrain", "epochs_cox", "patience", "min_events_per_batch"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        if self.max_instances is not None and (not isinstance(self.max_instances, (int, np.integer))
+                                               or isinstance(self.max_instances, bool) or self.max_instances < 1):
+            raise ValueError(f"max_instances must be a positive integer or None, got {self.max_instances!r}")
+        for name in ("box_mm", "target_spacing", "lr_pretrain", "lr_cox", "temperature", "horizon_months"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        if self.box_mm / self.target_spacing + 0.5 < self.box_px:
+            raise ValueError(f"box_px={self.box_px} exceeds box_mm / target_spacing = "
+                             f"{self.box_mm / self.target_spacing:g}: use a finer target_spacing")
+        if self.monitor not in _MONITORS:
+            raise ValueError(f"monitor must be one of {_MONITORS}, got {self.monitor!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.ties not in ("breslow", "efron"):
+            raise ValueError(f"ties must be 'breslow' or 'efron', got {self.ties!r}")
+        _check_fraction("val_fraction", self.val_fraction)
+        net = self.network.replace(input_shape=(int(self.box_px), int(self.box_px), 1), head="risk", n_classes=1)
+        object.__setattr__(self, "network", net)
+
+    # -- presets and serialisation ---------------------------------------------------------
+    @classmethod
+    def for_profile(cls, profile: str, overrides: dict[str, Any] | None = None) -> "TrainConfig":
+        """Preset of a book profile, updated by the profile yml's ``train:`` mapping.
+
+        ``"smoke"``: tiny net on 32 px boxes, a few epochs (seconds; tests);
+        ``"default"``: the CPU-sized SE-ResNeXt on 48 px boxes of 64 mm;
+        ``"paper"``: SE-ResNeXt-50 (32x4d) on 128 px boxes (a GPU).
+        ``overrides`` may hold any field; ``network`` is a mapping of
+        :class:`SEResNeXtConfig` fields updating the preset network.
+
+        Examples
+        --------
+        >>> TrainConfig.for_profile("smoke", {"epochs_cox": 3}).epochs_cox
+        3
+        """
+        if profile not in _PROFILES:
+            raise ValueError(f"profile must be one of {_PROFILES}, got {profile!r}")
+        if profile == "smoke":
+            base = dict(network=SEResNeXtConfig.smoke(), box_px=32, box_mm=48.0, target_spacing=1.5,
+                        batch_patients=8, min_events_per_batch=1, max_instances=4, epochs_pretrain=2,
+                        epochs_cox=3, patience=2, lr_pretrain=2e-3, lr_cox=1e-3, predict_batch=128)
+        elif profile == "default":
+            base = dict(network=SEResNeXtConfig.cpu_default())
+        else:
+            base = dict(network=SEResNeXtConfig.se_resnext50_32x4d(head="risk", n_classes=1, dropout=0.2),
+                        box_px=128, box_mm=64.0, target_spacing=0.5, max_instances=8, epochs_pretrain=20,
+                        epochs_cox=60, patience=10, lr_pretrain=1e-4, lr_cox=3e-5, predict_batch=64)
+        return cls._merge(base, overrides or {})
+
+    @classmethod
+    def _merge(cls, base: dict[str, Any], overrides: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s): {unknown}")
+        merged = {**base, **{k: v for k, v in overrides.items() if k != "network"}}
+        if "network" in overrides:
+            net = overrides["network"]
+            if isinstance(net, SEResNeXtConfig):
+                merged["network"] = net
+            else:
+                current = merged.get("network", SEResNeXtConfig.cpu_default()).get_config()
+                merged["network"] = SEResNeXtConfig.from_config({**current, **dict(net)})
+        return cls(**merged)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict (``network`` as :meth:`SEResNeXtConfig.get_config`)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["network"] = self.network.get_config()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Inverse of :meth:`to_dict` (unknown fields raise ValueError).
+
+        Examples
+        --------
+        >>> cfg = TrainConfig.for_profile("smoke")
+        >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        """
+        d = dict(d)
+        net = d.pop("network", None)
+        base = {"network": SEResNeXtConfig.from_config(net)} if net is not None else {}
+        return cls._merge(base, d)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """A trained signature network.
+
+    Attributes
+    ----------
+    model : keras.Model
+        Instance network (weights of the best validation epoch of stage 2).
+    config : TrainConfig
+    history : DataFrame
+        One row per epoch: stage, epoch, loss, val_loss, val_cindex, seconds, instances.
+    epochs : dict
+        Epochs run per stage, ``{"pretrain": e1, "cox": e2}``, and best epochs.
+    seconds : float
+        Training time (this process; a resumed run counts only its own part).
+    instances : int
+        Training instances processed (this process).
+    val_patients : list of str
+        The inner validation patients.
+    resumed : bool
+        Whether a checkpoint was resumed.
+    """
+
+    model: Any
+    config: TrainConfig
+    history: pd.DataFrame
+    epochs: dict
+    seconds: float
+    instances: int
+    val_patients: list
+    resumed: bool
+
+
+# ----------------------------------------------------------------------------- helpers
+def pretrain_labels(time, event, horizon_months: float = 36.0) -> np.ndarray:
+    """3-year DFS labels: 1 = event before the horizon, 0 = followed beyond it, NaN = unknown.
+
+    Examples
+    --------
+    >>> pretrain_labels([10, 20, 40, 50], [1, 0, 1, 0]).tolist()
+    [1.0, nan, 0.0, 0.0]
+    """
+    time, event = np.asarray(time, dtype=float), np.asarray(event).astype(bool)
+    out = np.full(time.shape, np.nan)
+    out[event & (time < horizon_months)] = 1.0
+    out[time >= horizon_months] = 0.0
+    return out
+
+
+def inner_validation_split(event, fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of validation patients, stratified by event (seeded).
+
+    ``round(fraction * n_events)`` events and ``round(fraction * n_censored)``
+    censored patients are held out.
+
+    Examples
+    --------
+    >>> m = inner_validation_split(np.r_[np.ones(10), np.zeros(40)], 0.2, seed=0)
+    >>> int(m.sum()), int(m[:10].sum())
+    (10, 2)
+    """
+    event = np.asarray(event).astype(bool)
+    fraction = _check_fraction("val_fraction", fraction)
+    rng = np.random.default_rng([int(seed), 7])
+    mask = np.zeros(event.size, dtype=bool)
+    for group in (np.flatnonzero(event), np.flatnonzero(~event)):
+        k = int(np.floor(fraction * group.size + 0.5))
+        mask[rng.choice(group, size=k, replace=False)] = True
+    return mask
+
+
+def _sampler(event: np.ndarray, config: TrainConfig, seed: int) -> BagSampler:
+    """Sampler of ``batch_patients`` per batch, enlarged until every batch holds enough events."""
+    n, n_events = event.size, int(event.sum())
+    if n_events == 0:
+        raise ValueError("the training patients have no events: nothing to learn")
+    k = min(config.min_events_per_batch, n_events)
+    batch = min(config.batch_patients, n)
+    if k > 0:
+        batch = max(batch, int(np.ceil(n / max(n_events // k, 1))))
+    return BagSampler(event, batch_size=min(batch, n), min_events=k, seed=seed)
+
+
+@contextlib.contextmanager
+def _quiet_numpy_copy_warning():
+    """Silence one known third-party DeprecationWarning (keras' torch backend calling
+    ``np.array(tensor, copy=False)`` when it hands results back as NumPy)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"__array__ implementation doesn't accept a copy keyword",
+                                category=DeprecationWarning)
+        yield
+
+
+def predict_instance_risk(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Instance risks (inference mode), float64 shape (N,)."""
+    out = []
+    with _quiet_numpy_copy_warning():
+        for start in range(0, len(x), batch_size):
+            out.append(np.asarray(model.predict_on_batch(x[start:start + batch_size]), dtype=float).reshape(-1))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def predict_patient_risk(model, instances, config: TrainConfig) -> pd.Series:
+    """Pooled patient risk (higher = worse), a Series indexed by ``patient_id``."""
+    s = predict_instance_risk(model, instances.x, config.predict_batch)
+    risk = pool_instances_numpy(s, instances.bag, instances.n_patients, method=config.pooling,
+                                temperature=config.temperature)
+    return pd.Series(risk, index=pd.Index(instances.patient_ids, name="patient_id"), name="risk")
+
+
+def _harrell(time, event, risk) -> float:
+    """Harrell's C (survcomp's definition), 0.5 for a constant risk."""
+    from npc_lib.stats.concordance import concordance_index
+
+    if np.ptp(risk) == 0 or not np.any(event):
+        return 0.5
+    try:
+        return float(concordance_index(time, event, risk).c_index)
+    except ValueError:
+        return 0.5
+
+
+# ----------------------------------------------------------------------------- losses
+def _make_losses(num_segments: int, config: TrainConfig):
+    """Keras losses on ``y_true = [segment, weight, a, b]`` per instance (a, b: label or time, event)."""
+    import keras
+    from keras import ops
+
+    from npc_lib.model.cox_loss import cox_partial_nll
+
+    def pooled(y_true, y_pred):
+        seg = ops.cast(y_true[:, 0], "int32")
+        risk = pool_instances(y_pred, seg, num_segments, method=config.pooling,
+                              temperature=config.temperature, weights=y_true[:, 1])
+        return risk, ops.segment_max(y_true[:, 2], seg, num_segments), ops.segment_max(y_true[:, 3], seg,
+                                                                                        num_segments)
+
+    class BagBCE(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            logit, label, _ = pooled(y_true, y_pred)
+            return ops.mean(ops.binary_crossentropy(label, logit, from_logits=True))
+
+    class BagCox(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            risk, t, e = pooled(y_true, y_pred)
+            return cox_partial_nll(risk, t, e, ties=config.ties)
+
+    return BagBCE(name="bag_bce"), BagCox(name="bag_cox")
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _snapshot_vars(variables) -> list[np.ndarray]:
+    from keras import ops
+
+    with _quiet_numpy_copy_warning():
+        return [np.array(ops.convert_to_numpy(v.value), copy=True) for v in variables]
+
+
+def _assign(variables, arrays, what: str) -> None:
+    if len(variables) != len(arrays):
+        raise ValueError(f"checkpoint {what}: {len(arrays)} arrays for {len(variables)} variables")
+    for v, a in zip(variables, arrays):
+        if tuple(v.shape) != tuple(a.shape):
+            raise ValueError(f"checkpoint {what}: shape {a.shape} for variable {v.path} of shape {v.shape}")
+        v.assign(a)
+
+
+def _save_arrays(path: Path, arrays: list[np.ndarray]) -> None:
+    with open(path, "wb") as fh:
+        np.savez(fh, **{f"a{i:04d}": a for i, a in enumerate(arrays)})
+
+
+def _load_arrays(path: Path) -> list[np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        return [z[k] for k in sorted(z.files)]
+
+
+def _fingerprint(instances, time, event, config: TrainConfig, seed: int) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps({"config": config.to_dict(), "seed": int(seed), "ids": list(instances.patient_ids)},
+                        sort_keys=True).encode())
+    for a in (np.ascontiguousarray(instances.x), instances.bag, np.asarray(time, float), np.asarray(event, bool)):
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _write_checkpoint(directory: Path, state: dict, model, optimizer, best) -> None:
+    with atomic_dir(directory / "last") as tmp:
+        _save_arrays(tmp / "model.npz", _snapshot_vars(model.variables))
+        if optimizer is not None and optimizer.built:
+            _save_arrays(tmp / "optimizer.npz", _snapshot_vars(optimizer.variables))
+        if best is not None:
+            _save_arrays(tmp / "best.npz", best)
+        (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
+
+
+def _read_checkpoint(directory: Path, fingerprint: str) -> dict | None:
+    state_file = directory / "last" / "state.json"
+    if not state_file.is_file():
+        return None
+    state = json.loads(state_file.read_text())
+    if state.get("format") != _CHECKPOINT_FORMAT or state.get("fingerprint") != fingerprint:
+        return None  # another run's checkpoint: start afresh (it is overwritten after the first epoch)
+    return state
+
+
+# ----------------------------------------------------------------------------- training
+def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 0,
+                    checkpoint_dir: str | Path | None = None, progress: bool = True,
+                    on_epoch_end: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train one DL signature on the training patients' bags (stages 1 and 2).
+
+    Parameters
+    ----------
+    instances : InstanceSet
+        Bags of the *training* patients only (``patient_ids`` order).
+    time : array, shape (n_patients,)
+        DFS time in months of each patient of ``instances``.
+    event : array, shape (n_patients,)
+        DFS event (0/1).
+    config : TrainConfig
+    seed : int
+        Seed of every random step.
+    checkpoint_dir : path-like, optional
+        Resume from / write per-epoch checkpoints here.
+    progress : bool
+        tqdm bar per epoch.
+    on_epoch_end : callable, optional
+        Called with the epoch's history row (a dict) after its checkpoint is written.
+
+    Returns
+    -------
+    TrainResult
+    """
+    import keras
+
+    time = np.asarray(time, dtype=float).reshape(-1)
+    event = np.asarray(event).reshape(-1)
+    if time.size != instances.n_patients or event.size != instances.n_patients:
+        raise ValueError(f"time ({time.size}) and event ({event.size}) must have one value per patient "
+                         f"of instances ({instances.n_patients})")
+    if not np.all(np.isfinite(time)) or np.any(time < 0):
+        raise ValueError("time must be finite and >= 0")
+    if not np.all(np.isin(event, (0, 1))):
+        raise ValueError("event must be 0/1")
+    event = event.astype(bool)
+    if tuple(instances.x.shape[1:]) != tuple(config.network.input_shape):
+        raise ValueError(f"instances have shape {instances.x.shape[1:]}, the network expects "
+                         f"{config.network.input_shape}: build them with box_px={config.box_px}")
+    seed = int(seed)
+    _set_determinism(seed)
+    directory = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    fingerprint = _fingerprint(instances, time, event, config, seed)
+    state = _read_checkpoint(directory, fingerprint) if directory is not None else None
+    resumed = state is not None
+    if state is None:
+        state = {"format": _CHECKPOINT_FORMAT, "fingerprint": fingerprint, "stage": 1, "history": [],
+                 "stages": {s: {"epoch": 0, "best": None, "best_epoch": None, "wait": 0, "stopped": False}
+                            for s in ("1", "2")}}
+
+    members = bag_members(instances.bag, instances.n_patients)
+    val = inner_validation_split(event, config.val_fraction, seed)
+    labels = pretrain_labels(time, event, config.horizon_months)
+    model = _build_model(config, seed)
+    if resumed:
+        _assign(model.variables, _load_arrays(directory / "last" / "model.npz"), "model")
+    t0, n_inst = _time.perf_counter(), 0
+    for stage in (1, 2):
+        if state["stage"] > stage:
+            continue
+        n_inst += _run_stage(stage, model, instances, members, time, event, labels, val, config, seed,
+                             state, directory, progress, on_epoch_end, resumed and state["stage"] == stage)
+        state["stage"] = stage + 1
+        if directory is not None:
+            _write_checkpoint(directory, state, model, None, None)
+    history = pd.DataFrame(state["history"], columns=["stage", "epoch", "loss", "val_loss", "val_cindex",
+                                                      "seconds", "instances"])
+    s1, s2 = state["stages"]["1"], state["stages"]["2"]
+    epochs = {"pretrain": s1["epoch"], "cox": s2["epoch"], "best_pretrain": s1["best_epoch"],
+              "best_cox": s2["best_epoch"]}
+    return TrainResult(model=model, config=config, history=history, epochs=epochs,
+                       seconds=_time.perf_counter() - t0, instances=n_inst,
+                       val_patients=[instances.patient_ids[i] for i in np.flatnonzero(val)], resumed=resumed)
+
+
+def _set_determinism(seed: int) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        torch.use_deterministic_algorithms(True, warn_only=False)
+
+
+def _build_model(config: TrainConfig, seed: int):
+    import keras
+
+    from npc_lib.model.seresnext import build_se_resnext
+
+    keras.utils.set_random_seed(seed)
+    return build_se_resnext(config.network, name="signature")
+
+
+def _run_stage(stage, model, instances, members, time, event, labels, val, config, seed, state, directory,
+               progress, on_epoch_end, resume_stage) -> int:
+    """Train one stage until its epochs run out or early stopping; restore the best weights."""
+    import keras
+    from tqdm.auto import tqdm
+
+    from npc_lib.model.cox_loss import cox_partial_nll_numpy
+
+    st = state["stages"][str(stage)]
+    max_epochs = config.epochs_pretrain if stage == 1 else config.epochs_cox
+    if stage == 1:
+        train = np.flatnonzero(~val & ~np.isnan(labels))
+        strat = labels[train] == 1
+        target = np.stack([labels, np.zeros_like(labels)], axis=1)
+        lr = config.lr_pretrain
+        if max_epochs == 0 or strat.sum() == 0 or (~strat).sum() == 0:
+            return 0  # nothing to pre-train on (no labelled event or non-event)
+    else:
+        train = np.flatnonzero(~val)
+        strat = event[train]
+        target = np.stack([time, event.astype(float)], axis=1)
+        lr = config.lr_cox
+        if max_epochs == 0:
+            return 0
+    sampler = _sampler(strat, config, seed + 1000 * stage)
+    bce, cox = _make_losses(sampler.batch_size, config)
+    optimizer = keras.optimizers.Adam(learning_rate=lr)
+    with _quiet_numpy_copy_warning():
+        model.compile(optimizer=optimizer, loss=bce if stage == 1 else cox, jit_compile=False)
+        optimizer.build(model.trainable_variables)
+    best = None
+    if resume_stage and directory is not None:
+        if (directory / "last" / "optimizer.npz").is_file():
+            _assign(optimizer.variables, _load_arrays(directory / "last" / "optimizer.npz"), "optimizer")
+        if (directory / "last" / "best.npz").is_file():
+            best = _load_arrays(directory / "last" / "best.npz")
+    val_idx = np.flatnonzero(val)
+    val_set = instances.subset([instances.patient_ids[i] for i in val_idx]) if val_idx.size else None
+    if stage == 1 and val_set is not None:
+        keep = ~np.isnan(labels[val_idx])
+        has_val = keep.any()
+    else:
+        has_val = val_set is not None and event[val_idx].any()
+    n_inst = 0
+    while st["epoch"] < max_epochs and not st["stopped"]:
+        epoch, t_epoch = st["epoch"], _time.perf_counter()
+        rng = np.random.default_rng([seed, stage, epoch, 11])
+        batches = sampler.batches(epoch)
+        losses, n_epoch = [], 0
+        bar = tqdm(batches, desc=f"{instances.sequence} {'pretrain' if stage == 1 else 'cox'} epoch {epoch + 1}",
+                   disable=not progress, leave=False)
+        for batch in bar:
+            patients = train[batch]
+            idx, seg, w = sample_instances(members, patients, config.max_instances, rng)
+            x = instances.x[idx]
+            if config.augment:
+                from npc_lib.imaging.augment import augment_batch
+
+                x = augment_batch(x, rng, flip=config.flip, max_rotation_deg=config.max_rotation_deg,
+                                  max_shift_px=config.max_shift_px, intensity_jitter=config.intensity_jitter)
+            y = np.column_stack([seg, w, target[patients][seg]]).astype(np.float32)
+            with _quiet_numpy_copy_warning():
+                loss = model.train_on_batch(x, y)
+            losses.append(float(np.asarray(loss).reshape(-1)[0]))
+            n_epoch += len(idx)
+            bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        bar.close()
+        row = {"stage": stage, "epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": None,
+               "val_cindex": None, "seconds": _time.perf_counter() - t_epoch,
+               "instances": n_epoch}
+        n_inst += n_epoch
+        if has_val:
+            risk = predict_patient_risk(model, val_set, config).to_numpy()
+            if stage == 1:
+                lab = labels[val_idx][keep]
+                p = np.clip(1 / (1 + np.exp(-risk[keep])), 1e-7, 1 - 1e-7)
+                row["val_loss"] = float(-np.mean(lab * np.log(p) + (1 - lab) * np.log(1 - p)))
+                value = -row["val_loss"]
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    row["val_loss"] = cox_partial_nll_numpy(risk, time[val_idx], event[val_idx], ties=config.ties)
+                row["val_cindex"] = _harrell(time[val_idx], event[val_idx], risk)
+                value = row["val_cindex"] if config.monitor == "cindex" else -row["val_loss"]
+            if st["best"] is None or value > st["best"]:
+                st.update(best=value, best_epoch=epoch + 1, wait=0)
+                best = _snapshot_vars(model.variables)
+            else:
+                st["wait"] += 1
+                st["stopped"] = st["wait"] >= config.patience
+        st["epoch"] = epoch + 1
+        state["history"].append(row)
+        if directory is not None:
+            _write_checkpoint(directory, state, model, optimizer, best)
+        if on_epoch_end is not None:
+            on_epoch_end(dict(row))
+    if best is not None:
+        _assign(model.variables, best, "best weights")
+    return n_inst

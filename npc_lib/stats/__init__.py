@@ -1,0 +1,7 @@
+# survival statistics part A: Cox, stepwise, KM/log-rank/HR, risk groups, nomogram, bootstrap
+from .bootstrap import BootstrapCindexResult, optimism_corrected_cindex
+from .cox import CoxConvergenceWarning, CoxResult, fit_cox, univariate_cox
+from .kaplan_meier import HazardRatioResult, LogrankResult, hazard_ratio, kaplan_meier, logrank_test
+from .nomogram import DataDist, Nomogram, datadist, r_pretty
+from .risk_groups import RiskCutoff, logrank_statistics
+from .stepwise import StepwiseResult, stepwise_cox
