@@ -53,13 +53,15 @@ def matmul_gflops(n: int = 1024, repeats: int = 10) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def bench_backend(formulations, batch_size: int, steps: int, warmup: int, repeats: int,
-                  seed: int = 0) -> dict:
+def bench_backend(formulations, batch_size: int, seconds: float, warmup: int, repeats: int,
+                  threads: int, seed: int = 0) -> dict:
     """Run inside a process whose KERAS_BACKEND is set: instances/s per formulation.
 
-    Repeats go round-robin over the formulations, so a change of machine load
-    hits all of them alike.
+    Each repeat runs whole training steps until ``seconds`` have passed (at
+    least 2 steps). Repeats go round-robin over the formulations, so a change
+    of machine load hits all of them alike. ``threads`` = intra-op threads.
     """
+    _set_threads(os.environ["KERAS_BACKEND"], threads)
     import keras
 
     from npc_lib.model.backend import best_formulation
@@ -82,34 +84,38 @@ def bench_backend(formulations, batch_size: int, steps: int, warmup: int, repeat
         models[f] = model
     for _ in range(repeats):
         for f in formulations:
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                model_loss = models[f].train_on_batch(x, y)
-            float(np.asarray(model_loss))  # make sure the work is done
-            times[f].append(time.perf_counter() - t0)
+            steps, t0 = 0, time.perf_counter()
+            while steps < 2 or time.perf_counter() - t0 < seconds:
+                float(np.asarray(models[f].train_on_batch(x, y)))  # synchronous
+                steps += 1
+            times[f].append(batch_size * steps / (time.perf_counter() - t0))
     macs = forward_macs(models[formulations[0]])
-    rows = {}
-    for f in formulations:
-        speeds = [batch_size * steps / t for t in times[f]]
-        rows[f] = {"median": statistics.median(speeds), "best": max(speeds), "all": speeds}
+    rows = {f: {"median": statistics.median(v), "best": max(v), "all": v} for f, v in times.items()}
     return {"backend": backend, "auto": best_formulation(backend), "macs": macs,
-            "threads": _threads(backend), "rows": rows}
+            "threads": threads, "rows": rows}
 
 
-def _threads(backend: str) -> int | None:
+def _set_threads(backend: str, threads: int) -> None:
+    """Intra-op threads of the backend (before it runs anything)."""
     if backend == "torch":
         import torch
 
-        return torch.get_num_threads()
-    return os.cpu_count()
+        torch.set_num_threads(threads)
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
 
 
-def _run_worker(backend: str, args) -> dict | str:
+def _run_worker(backend: str, threads: int, args) -> dict | str:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
+               OMP_NUM_THREADS=str(threads),
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, __file__, "--worker", "--batch-size", str(args.batch_size),
-           "--steps", str(args.steps), "--warmup", str(args.warmup),
-           "--repeats", str(args.repeats), "--formulations", *args.formulations]
+           "--seconds", str(args.seconds), "--warmup", str(args.warmup),
+           "--repeats", str(args.repeats), "--threads", str(threads),
+           "--formulations", *args.formulations]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -117,37 +123,38 @@ def _run_worker(backend: str, args) -> dict | str:
     return json.loads(lines[-1])
 
 
-def _table(results: dict, gflops: float, batch_size: int, default_backend: str) -> str:
-    ok = {b: r for b, r in results.items() if isinstance(r, dict)}
+def _table(results: dict, gflops: float, batch_size: int, default_key: str) -> str:
+    ok = {k: r for k, r in results.items() if isinstance(r, dict)}
     fastest = max(row["median"] for r in ok.values() for row in r["rows"].values())
     out = [
         f"numpy float32 matmul: {gflops:.1f} GFLOP/s; batch {batch_size}; "
         "training FLOPs = 3 x forward (2 x MACs)",
         "",
-        "| backend | formulation | inst/s (median) | inst/s (best) | train GFLOP/s | % of matmul "
-        "| x fastest |",
-        "|---|---|---|---|---|---|---|",
+        "| backend | threads | formulation | inst/s (median) | inst/s (best) | train GFLOP/s "
+        "| % of matmul | x fastest |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for backend, r in results.items():
+    for key, r in results.items():
+        backend, threads = key.split("/")
         if not isinstance(r, dict):
-            out.append(f"| {backend} | - | {r} | | | | |")
+            out.append(f"| {backend} | {threads} | - | {r} | | | | |")
             continue
         flops_per_instance = 3 * 2 * r["macs"]
         for f, row in r["rows"].items():
             mark = " (auto)" if f == r["auto"] else ""
             gf = row["median"] * flops_per_instance / 1e9
             out.append(
-                f"| {backend} | {f}{mark} | {row['median']:.1f} | {row['best']:.1f} | {gf:.2f} | "
-                f"{100 * gf / gflops:.1f}% | {row['median'] / fastest:.2f} |"
+                f"| {backend} | {threads} | {f}{mark} | {row['median']:.1f} | {row['best']:.1f} "
+                f"| {gf:.2f} | {100 * gf / gflops:.1f}% | {row['median'] / fastest:.2f} |"
             )
-    if default_backend in ok:
-        r = ok[default_backend]
+    if default_key in ok:
+        r = ok[default_key]
         default = r["rows"].get(r["auto"], {}).get("median")
         if default is not None:
             ratio = default / fastest
             verdict = "meets" if ratio >= 0.8 else "MISSES"
-            out += ["", f"default setup = {default_backend} + {r['auto']}: {default:.1f} inst/s = "
-                    f"{ratio:.2f} x fastest ({verdict} the 0.8 target)"]
+            out += ["", f"default setup = {default_key} threads + {r['auto']}: {default:.1f} "
+                    f"inst/s = {ratio:.2f} x fastest ({verdict} the 0.8 target)"]
     any_r = next(iter(ok.values()), None)
     if any_r:
         out.append(f"forward MACs per instance: {any_r['macs'] / 1e6:.1f} M")
@@ -157,7 +164,9 @@ def _table(results: dict, gflops: float, batch_size: int, default_backend: str) 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per repeat")
+    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per repeat")
+    parser.add_argument("--threads", nargs="+", type=int, default=None,
+                        help="intra-op thread counts to try (default: 1 and all cores)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--formulations", nargs="+", default=list(FORMULATIONS),
@@ -167,17 +176,18 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(bench_backend(args.formulations, args.batch_size, args.steps,
-                                       args.warmup, args.repeats)))
+        print(json.dumps(bench_backend(args.formulations, args.batch_size, args.seconds,
+                                       args.warmup, args.repeats, args.threads[0])))
         return 0
 
     sys.path.insert(0, str(ROOT))
-    from npc_lib.model.backend import DEFAULT_BACKEND, available_backends
+    from npc_lib.model.backend import DEFAULT_BACKEND, available_backends, default_threads
 
     backends = args.backends or available_backends()
     gflops = matmul_gflops()
-    results = {b: _run_worker(b, args) for b in backends}
-    print(_table(results, gflops, args.batch_size, DEFAULT_BACKEND))
+    threads = args.threads or sorted({1, os.cpu_count() or 1})
+    results = {f"{b}/{t}": _run_worker(b, t, args) for b in backends for t in threads}
+    print(_table(results, gflops, args.batch_size, f"{DEFAULT_BACKEND}/{default_threads()}"))
     if args.json is not None:
         from npc_lib._io import write_json
 

@@ -17,7 +17,7 @@ def test_chapters_follow_toc_and_exist():
 def test_chapters_have_parameters_cell_and_metrics():
     for c in chapters():
         text = (project_root() / f"{c}.md").read_text()
-        assert ":tags: [parameters]" in text, c
+        assert ":tags: [parameters" in text, c
         assert "metrics.json" in text, c
         assert 'profile = "smoke"' in text, f"{c}: parameters default to the smoke profile"
 
@@ -36,7 +36,7 @@ def test_chapter_parameters_match_notebook_parameter_names():
     par = chapter_parameters(load_profile("smoke"), Path("c"), Path("r"), "book/00_intro")
     for c in chapters():
         text = (project_root() / f"{c}.md").read_text()
-        cell = text.split(":tags: [parameters]", 1)[1].split("```", 1)[0]
+        cell = text.split(":tags: [parameters", 1)[1].split("```", 1)[0]
         names = {line.split("=")[0].strip() for line in cell.strip().splitlines() if "=" in line}
         assert set(par) - {"profile"} <= names | {"profile"}, f"{c}: unknown papermill parameters {set(par) - names}"
 

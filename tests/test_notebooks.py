@@ -67,3 +67,11 @@ def test_notebooks_book_builds_offline(smoke_run, tmp_path):
         assert "unpkg.com" not in text and "cdn.plot.ly" not in text and "cdn.jsdelivr" not in text, page.name
     cohort_page = (html / "book" / "01_cohort.html").read_text(encoding="utf-8")
     assert "Plotly.newPlot" in cohort_page
+
+
+def test_notebooks_preprocessing_aligns_scanners(smoke_run):
+    m = _metrics(smoke_run, "03_preprocessing")
+    for seq in ("T1", "T2", "T1C"):
+        assert m["max_spread_standardised"][seq] < 0.25 * m["max_spread_raw"][seq]
+        assert (smoke_run / "03_preprocessing" / f"standardizer_{seq}.json").is_file()
+        assert (smoke_run / "03_preprocessing" / f"before_after_{seq}.html").is_file()

@@ -379,7 +379,7 @@ def _check_folders(root: Path, patient_ids: list[str]) -> None:
 def _check_images(root: Path, patient_ids: list[str], sequences: tuple[str, ...],
                   full: bool, progress: bool) -> None:
     _check_folders(root, patient_ids)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     # gzip inflation releases the GIL, so a few threads help; results (and so
     # the first error reported) stay in patient order

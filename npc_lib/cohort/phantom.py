@@ -53,9 +53,13 @@ __all__ = [
     "tumour_features",
     "synthesize_patient",
     "world_grid",
+    "write_patient_images",
+    "HEAD_CENTRE_MM",
+    "HEAD_SEMI_AXES_MM",
 ]
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -110,11 +114,16 @@ TISSUE_SIGNAL: dict[str, tuple[float, float, float]] = {
     "necrosis": (0.25, 0.98, 0.22),
 }
 #: overall signal factor of each sequence
+#: centre (x, y) and semi-axes (left-right, antero-posterior) of the head outline, mm
+#: (before the per-patient jitter of +-5% scale and ~1.5 mm antero-posterior shift)
+HEAD_CENTRE_MM = (0.0, 8.0)
+HEAD_SEMI_AXES_MM = (54.0, 72.0)
 _SEQUENCE_GAIN = {"T1": 1.0, "T2": 1.6, "T1C": 1.2}
 #: texture amplitude of each sequence relative to T2's
 _TEXTURE_SHARE = {"T1": 0.3, "T2": 1.0, "T1C": 0.4}
 _FOV_Z_CENTRE = -8.0  # mm
 _TEXTURE_SIGMA_MM = 1.6
+_GZIP_LEVEL = 1  # fast; higher levels save only ~2% of the size of noisy images
 
 
 @dataclass(frozen=True)
@@ -251,8 +260,9 @@ def _anatomy_layers(x, y, jit, pv, q):
         return img + (TISSUE_SIGNAL[tissue][q] - img) * m
 
     img = np.zeros((x.size, y.size))
-    img = paint(img, E(0, 8, 54, 72), "fat")
-    img = paint(img, E(0, 8, 48, 66), "soft")
+    (hx, hy), (ha, hb) = HEAD_CENTRE_MM, HEAD_SEMI_AXES_MM
+    img = paint(img, E(hx, hy, ha, hb), "fat")  # subcutaneous fat ring
+    img = paint(img, E(hx, hy, ha - 6, hb - 6), "soft")
     lower = img
     for side in (-1, 1):
         lower = paint(lower, E(side * 29, 8, 10, 16), "muscle")  # masticator
@@ -277,7 +287,14 @@ def _anatomy_layers(x, y, jit, pv, q):
 
 
 def _tumour_rho(X, Y, Z, geo, irr_phase):
-    """Normalised radial coordinate of the (irregular) tumour: < 1 inside."""
+    """Normalised coordinates of the (irregular) tumour.
+
+    Returns ``rho`` (3D, < 1 inside the tumour), ``in_slice`` (in-plane
+    position relative to the body's cross-section on that slice: 0 at its
+    centre, 1 at its edge, so necrosis and the enhancement pattern show on
+    every slice, not only the central ones), ``lobe`` (3D coordinate of the
+    invasion lobe) and ``taper`` (1 in the body's middle, 0 beyond its tips).
+    """
     dx, dy, dz = X - geo["cx"], Y - geo["cy"], Z - geo["cz"]
     theta = np.arctan2(dy, dx)
     zeta = dz / geo["c"]
@@ -298,7 +315,10 @@ def _tumour_rho(X, Y, Z, geo, irr_phase):
     )
     soft = 0.08  # smooth union of body and invasion lobe
     union = -soft * np.logaddexp(-body / soft, -lobe / soft)
-    return union, body
+    half_width = np.sqrt(np.maximum(1.0 - zeta**2, 0.04))
+    in_slice = np.sqrt((dx / geo["a"]) ** 2 + (dy / geo["b"]) ** 2) / (radial * half_width)
+    taper = np.clip((0.9 - np.abs(zeta)) / 0.25, 0.0, 1.0)
+    return union, in_slice, lobe, taper
 
 
 def _texture(rng, shape, spacing):
@@ -404,15 +424,16 @@ def synthesize_patient(latent: Mapping[str, float], scanner: str, seed) -> dict[
             X = xs[box[0]][:, None, None]
             Y = ys[box[1]][None, :, None]
             Z = zz[box[2]][None, None, :]
-            rho, body = _tumour_rho(X, Y, Z, geo, irr_phase)
+            rho, in_slice, lobe, taper = _tumour_rho(X, Y, Z, geo, irr_phase)
             tol = 1.0 + rng.normal(0.0, 0.02)  # this sequence's contour
             mask[box] = rho < tol
             m_t = np.clip(0.5 - (rho - 1.0) * r / pv, 0.0, 1.0)
-            core = body + 0.05 * tex
-            m_n = np.clip(0.5 - (core - (feat.necrosis_fraction + nec_jitter)) * r / pv, 0.0, 1.0)
+            core = in_slice + 0.05 * tex
+            core_radius = (feat.necrosis_fraction + nec_jitter) * taper
+            m_n = np.clip(0.5 - (core - core_radius) * r / pv, 0.0, 1.0)
             t_sig, n_sig = TISSUE_SIGNAL["tumour"][q], TISSUE_SIGNAL["necrosis"][q]
             if seq == "T1C":
-                depth = np.clip((1.0 - rho) / 0.55, 0.0, 1.0)
+                depth = np.clip((1.0 - np.minimum(in_slice, lobe)) / 0.55, 0.0, 1.0)
                 t_sig = t_sig * (1.0 - feat.enhancement_deficit * depth)
                 n_sig = n_sig + 0.5 * (t_sig - n_sig) * (1.0 - feat.necrosis_fraction)
             t_sig = t_sig * (1.0 + _TEXTURE_SHARE[seq] * feat.texture * tex)
@@ -431,3 +452,59 @@ def synthesize_patient(latent: Mapping[str, float], scanner: str, seed) -> dict[
         np.minimum(img, np.iinfo(np.int16).max, out=img)
         out[seq] = SyntheticImage(image=img.astype(np.int16), mask=mask, affine=affine.copy())
     return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _nifti_bytes(data: np.ndarray, affine: np.ndarray, description: str) -> bytes:
+    """Gzip-compressed NIfTI-1 bytes with no timestamp or file name (deterministic)."""
+    import gzip
+
+    import nibabel as nib
+
+    img = nib.Nifti1Image(data, affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    img.header.set_xyzt_units("mm")
+    img.header["descrip"] = description.encode()[:79]
+    return gzip.compress(img.to_bytes(), compresslevel=_GZIP_LEVEL, mtime=0)
+
+
+def write_patient_images(root, patient_id: str, latent: Mapping[str, float], scanner: str, seed) -> str:
+    """Synthesise one patient and write ``images/<patient_id>/{seq}[_roi].nii.gz`` under ``root``.
+
+    Files are written in place: call it inside a folder that is moved into
+    place when complete (:func:`npc_lib._io.atomic_dir`), as
+    :func:`npc_lib.cohort.simulate.simulate_cohort` does. The gzip streams
+    carry no timestamp, so the same inputs give byte-identical files.
+
+    Parameters
+    ----------
+    root : path-like
+        Cohort root.
+    patient_id : str
+        Patient identifier (folder name).
+    latent, scanner, seed
+        As in :func:`synthesize_patient`.
+
+    Returns
+    -------
+    str
+        ``patient_id``.
+    """
+    root = Path(root)
+    images = synthesize_patient(latent, scanner, seed)
+    (root / schema.IMAGES_DIR / patient_id).mkdir(parents=True, exist_ok=True)
+    for seq, item in images.items():
+        desc = f"npc digital twin {patient_id} {seq} scanner {scanner}"
+        (root / schema.image_relpath(patient_id, seq)).write_bytes(_nifti_bytes(item.image, item.affine, desc))
+        (root / schema.roi_relpath(patient_id, seq)).write_bytes(
+            _nifti_bytes(item.mask, item.affine, f"{desc} tumour ROI")
+        )
+    return patient_id
+
+
+def _write_task(task: tuple) -> str:
+    """:func:`write_patient_images` on one argument tuple (for process pools)."""
+    return write_patient_images(*task)

@@ -1,7 +1,7 @@
 """The digital-twin cohort: clinical table, latent tumour phenotype, true risk, images.
 
 Generative model (every number below is a module constant, cited by the book)
--------------------------------------------------------------------------------
+----------------------------------------------------------------------------
 **Latent tumour phenotype.** Each patient has five standard-normal latent
 variables (:data:`LATENT_COLUMNS`) with the correlation matrix
 :data:`LATENT_CORRELATION` (0.25-0.45: aggressive tumours tend to be big,
@@ -18,7 +18,7 @@ plus ``z_inflammation`` (systemic inflammation, no image trace).
 **Clinical table** (Table 1 of Zhong et al. 2020). Age ~ normal(41.65, 10.2)
 truncated to 10-69 years; 69.3% men; smoking 42% of men and 3% of women,
 drinking mostly among male smokers (~9% overall); family history of cancer 29%;
-WHO type I-II 2.5%. HGB ~ normal(146, 12) g/L in men and (128, 11) in women,
+WHO type I-II 2.5%. HGB ~ normal(145, 10.5) g/L in men and (127.5, 10.5) in women,
 lowered by inflammation and a 3% anaemic minority; ALB ~ normal(44.6, 3.1) g/L
 lowered by inflammation; CRP log-t (median ~1.76 mg/L) rising with inflammation,
 necrosis and size; LDH log-t (median ~176 U/L) rising with size and
@@ -29,11 +29,11 @@ A, B or C with shares :data:`SCANNER_SHARES`.
 
 **True risk** (log relative hazard, higher = worse; :data:`RISK_COEFFICIENTS`)::
 
-    lp_clinical = 0.02 (age - 42) + 0.7 ln(LDH / 176) + 0.12 (log10(EBV + 1) - 3)
-                  + 0.08 ln(CRP / 1.76) + 0.2 [male]           (centred)
-    lp_T1  = 0.42 z_size + 0.28 z_invasion          (size, skull-base invasion)
+    lp_clinical = 0.02 (age - 42) + 0.6 ln(LDH / 176) + 0.1 (log10(EBV + 1) - 3)
+                  + 0.08 ln(CRP / 1.76) + 0.2 [male] - 0.166   (centred)
+    lp_T1  = 0.40 z_size + 0.28 z_invasion           (size, skull-base invasion)
     lp_T2  = 0.30 z_heterogeneity + 0.38 z_necrosis  (texture, necrotic core)
-    lp_T1C = 0.45 z_enhancement                      (enhancement pattern)
+    lp_T1C = 0.52 z_enhancement                      (enhancement pattern)
     lp_image = lp_T1 + lp_T2 + lp_T1C;  lp_total = lp_clinical + lp_image
 
 ``lp_<seq>`` is the part of the image risk that is shown specifically by that
@@ -67,7 +67,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from npc_lib._io import atomic_dir, write_csv
 from npc_lib.cohort import schema
@@ -112,6 +112,8 @@ SCANNER_SHARES: dict[str, float] = {"A": 0.45, "B": 0.35, "C": 0.20}
 # reference values the clinical part is centred on
 _REF = {"age": 42.0, "ldh": 176.0, "log10_ebv": 3.0, "crp": 1.76}
 _LOG_T_DF = 6.0  # degrees of freedom of the log-t laboratory distributions
+#: population mean of the uncentred clinical linear predictor (Monte Carlo, 10^6 patients)
+_CLINICAL_LP_MEAN = 0.166
 
 
 # --------------------------------------------------------------------------- validators
@@ -176,8 +178,8 @@ def _clinical(rng: np.random.Generator, latent: pd.DataFrame) -> pd.DataFrame:
     necrosis = latent["z_necrosis"].to_numpy()
     inflam = latent["z_inflammation"].to_numpy()
 
-    lo, hi = (10 - 41.65) / 10.2, (69.49 - 41.65) / 10.2
-    age = stats.truncnorm.ppf(rng.random(n), lo, hi, loc=41.65, scale=10.2)
+    lo, hi = special.ndtr((10 - 41.65) / 10.2), special.ndtr((69.49 - 41.65) / 10.2)
+    age = 41.65 + 10.2 * special.ndtri(lo + (hi - lo) * rng.random(n))  # truncated normal
     male = rng.random(n) < 0.693
     smoking = rng.random(n) < np.where(male, 0.42, 0.03)
     drinking = rng.random(n) < np.where(male, np.where(smoking, 0.22, 0.06), 0.01)
@@ -194,7 +196,7 @@ def _clinical(rng: np.random.Generator, latent: pd.DataFrame) -> pd.DataFrame:
     ldh_z = 0.3 * size + 0.3 * inflam + np.sqrt(1.0 - 2 * 0.3**2) * _log_t(rng, n)
     ldh = 176.0 * np.exp(0.26 * ldh_z)
     ebv_z = 0.35 * size + np.sqrt(1.0 - 0.35**2) * rng.standard_normal(n)
-    ebv = np.where(ebv_z < stats.norm.ppf(0.10), 0.0, 10.0 ** np.minimum(3.5 + 1.15 * ebv_z, 7.2))
+    ebv = np.where(ebv_z < special.ndtri(0.10), 0.0, 10.0 ** np.minimum(3.5 + 1.15 * ebv_z, 7.2))
 
     scanners = list(SCANNER_SHARES)
     shares = np.array([SCANNER_SHARES[s] for s in scanners])
@@ -203,7 +205,7 @@ def _clinical(rng: np.random.Generator, latent: pd.DataFrame) -> pd.DataFrame:
     yes_no = np.array(["no", "yes"])
     return pd.DataFrame(
         {
-            "age": np.round(age).astype(float),
+            "age": np.round(age).astype(np.int64),
             "sex": np.where(male, "M", "F"),
             "hgb": np.round(np.clip(hgb, 60.0, 185.0)),
             "family_history": yes_no[family.astype(int)],
@@ -213,14 +215,14 @@ def _clinical(rng: np.random.Generator, latent: pd.DataFrame) -> pd.DataFrame:
             "alb": np.round(np.clip(alb, 28.0, 56.0), 1),
             "crp": np.round(np.clip(crp, 0.01, 300.0), 2),
             "ldh": np.round(np.clip(ldh, 70.0, 1200.0), 1),
-            "ebv_dna": _round_significant(ebv, 3),
+            "ebv_dna": _round_significant(ebv, 3).astype(np.int64),
             "scanner": scanner,
         }
     )
 
 
 def _round_significant(x: np.ndarray, digits: int) -> np.ndarray:
-    """Round positive values to ``digits`` significant figures (0 stays 0), as floats."""
+    """Round positive values to ``digits`` significant figures (0 stays 0; at least 1)."""
     x = np.asarray(x, dtype=float)
     out = np.zeros_like(x)
     pos = x > 0
@@ -251,9 +253,6 @@ def _linear_predictors(clinical: pd.DataFrame, latent: pd.DataFrame) -> pd.DataF
     truth["lp_total"] = truth["lp_clinical"] + truth["lp_image"]
     return pd.DataFrame(truth)
 
-
-#: population mean of the uncentred clinical linear predictor (Monte Carlo, 10^6 patients)
-_CLINICAL_LP_MEAN = 0.166
 
 
 # --------------------------------------------------------------------------- public API
@@ -305,40 +304,11 @@ def simulate_clinical(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
     )
 
 
-def _nifti_bytes(data: np.ndarray, affine: np.ndarray, description: str) -> bytes:
-    """Gzip-compressed NIfTI-1 bytes with no timestamp or file name (deterministic)."""
-    import gzip
-
-    import nibabel as nib
-
-    img = nib.Nifti1Image(data, affine)
-    img.set_qform(affine, code=1)
-    img.set_sform(affine, code=1)
-    img.header.set_xyzt_units("mm")
-    img.header["descrip"] = description.encode()[:79]
-    return gzip.compress(img.to_bytes(), compresslevel=_GZIP_LEVEL, mtime=0)
-
-
-_GZIP_LEVEL = 1
-
-
 def _write_patient(task: tuple) -> str:
-    """Synthesise and write one patient's images (run in a worker process)."""
-    from npc_lib.cohort.phantom import synthesize_patient
+    """Synthesise and write one patient's images (in this process)."""
+    from npc_lib.cohort.phantom import write_patient_images
 
-    root, patient_id, latent, scanner, seed = task
-    images = synthesize_patient(latent, scanner, seed)
-    folder = Path(root) / schema.IMAGES_DIR / patient_id
-    folder.mkdir(parents=True, exist_ok=True)
-    for seq, item in images.items():
-        desc = f"npc digital twin {patient_id} {seq} scanner {scanner}"
-        (Path(root) / schema.image_relpath(patient_id, seq)).write_bytes(
-            _nifti_bytes(item.image, item.affine, desc)
-        )
-        (Path(root) / schema.roi_relpath(patient_id, seq)).write_bytes(
-            _nifti_bytes(item.mask, item.affine, f"{desc} tumour ROI")
-        )
-    return patient_id
+    return write_patient_images(*task)
 
 
 def simulate_cohort(
@@ -396,7 +366,7 @@ def simulate_cohort(
 
 
 def _run_tasks(tasks: list[tuple], n_jobs: int, progress: bool) -> None:
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     bar = tqdm(total=len(tasks), desc="patients", unit="pt", disable=not progress)
     try:
@@ -408,8 +378,10 @@ def _run_tasks(tasks: list[tuple], n_jobs: int, progress: bool) -> None:
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")  # safe even if the parent holds threads
+            from npc_lib.cohort.phantom import _write_task  # light module: fast worker start
+
             with ctx.Pool(min(n_jobs, len(tasks))) as pool:
-                for _ in pool.imap_unordered(_write_patient, tasks, chunksize=4):
+                for _ in pool.imap_unordered(_write_task, tasks, chunksize=4):
                     bar.update()
     finally:
         bar.close()

@@ -328,7 +328,7 @@ def build_instances(
         results = pool.map(one, ids)
     try:
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm
 
             results = tqdm(results, total=len(ids), desc=f"{sequence} instances")
         parts = list(results)

@@ -79,6 +79,11 @@ def _keras_json_backend() -> str | None:
         return None
 
 
+def default_threads() -> int:
+    """Intra-op threads the benchmark calls "default": all cores."""
+    return os.cpu_count() or 1
+
+
 def current_backend() -> str:
     """The backend Keras runs on (or will run on when imported now).
 

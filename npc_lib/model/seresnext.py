@@ -108,7 +108,8 @@ class SEResNeXtConfig:
         inner width of stage ``s`` is ``cardinality * bottleneck_width * 2**s``
         (ResNeXt's "32x4d" = cardinality 32, width 4).
     se_ratio : int
-        Squeeze-and-excitation reduction ratio (channels // ratio hidden units).
+        Squeeze-and-excitation reduction ratio (channels // ratio hidden units);
+        0 = no SE blocks (a plain ResNeXt).
     dropout : float
         Dropout rate before the output layer, in [0, 1).
     l2 : float
@@ -147,8 +148,10 @@ class SEResNeXtConfig:
         for i, v in enumerate(self.input_shape):
             _check_positive_int(v, f"input_shape[{i}]")
         for name in ("stem_filters", "stem_kernel", "stem_strides", "cardinality",
-                     "bottleneck_width", "se_ratio", "n_classes"):
+                     "bottleneck_width", "n_classes"):
             _check_positive_int(getattr(self, name), name)
+        if self.se_ratio != 0:
+            _check_positive_int(self.se_ratio, "se_ratio (0 = no SE)")
         if not self.stage_depths or len(self.stage_depths) != len(self.stage_widths):
             raise ValueError(
                 f"stage_depths and stage_widths must be non-empty and of equal length, "
@@ -387,7 +390,9 @@ def apply_resnext_block(x, filters: int, cardinality: int, bottleneck_width: int
     ``1x1 conv (inner) -> BN -> ReLU -> grouped 3x3 conv (inner, stride) -> BN -> ReLU
     -> 1x1 conv (filters) -> BN -> SE``, added to the shortcut (identity, or a
     strided 1x1 conv + BN when the shape changes), then ReLU. ``inner_width``
-    defaults to ``cardinality * bottleneck_width``.
+    defaults to ``cardinality * bottleneck_width``; ``se_ratio=0`` omits the SE
+    block. The stride sits on the 3x3 convolution (as in ``pretrainedmodels``'
+    ``SEResNeXtBottleneck`` and torchvision's ResNeXt).
     """
     inner = inner_width or cardinality * bottleneck_width
     reg = _regularizer(l2)
@@ -408,7 +413,8 @@ def apply_resnext_block(x, filters: int, cardinality: int, bottleneck_width: int
     y = layers.Conv2D(filters, 1, use_bias=False, kernel_initializer="he_normal",
                       kernel_regularizer=reg, name=f"{name}_conv3")(y)
     y = layers.BatchNormalization(**_BN, name=f"{name}_bn3")(y)
-    y = apply_se_block(y, se_ratio, name=f"{name}_se", l2=l2)
+    if se_ratio:
+        y = apply_se_block(y, se_ratio, name=f"{name}_se", l2=l2)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.ReLU(name=f"{name}_out")(y)
 

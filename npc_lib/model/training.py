@@ -327,11 +327,19 @@ def _quiet_numpy_copy_warning():
 
 
 def predict_instance_risk(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Instance risks (inference mode), float64 shape (N,)."""
+    """Instance risks (inference mode), float64 shape (N,).
+
+    The last chunk is zero-padded to ``batch_size`` so a compiled predict
+    step sees one shape only (no retracing).
+    """
     out = []
     with _quiet_numpy_copy_warning():
         for start in range(0, len(x), batch_size):
-            out.append(np.asarray(model.predict_on_batch(x[start:start + batch_size]), dtype=float).reshape(-1))
+            chunk = x[start:start + batch_size]
+            n = len(chunk)
+            if n < batch_size and len(x) > batch_size:
+                chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), chunk.dtype)])
+            out.append(np.asarray(model.predict_on_batch(chunk), dtype=float).reshape(-1)[:n])
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -522,10 +530,6 @@ def _set_determinism(seed: int) -> None:
     import keras
 
     keras.utils.set_random_seed(seed)
-    if keras.backend.backend() == "torch":
-        import torch
-
-        torch.use_deterministic_algorithms(True, warn_only=False)
 
 
 def _build_model(config: TrainConfig, seed: int):
@@ -584,6 +588,8 @@ def _run_stage(stage, model, instances, members, time, event, labels, val, confi
     while st["epoch"] < max_epochs and not st["stopped"]:
         epoch, t_epoch = st["epoch"], _time.perf_counter()
         rng = np.random.default_rng([seed, stage, epoch, 11])
+        # global RNGs (e.g. torch's unseeded dropout) restart per epoch: a resumed run draws the same
+        keras.utils.set_random_seed(int(np.random.SeedSequence([seed, stage, epoch]).generate_state(1)[0]))
         batches = sampler.batches(epoch)
         losses, n_epoch = [], 0
         bar = tqdm(batches, desc=f"{instances.sequence} {'pretrain' if stage == 1 else 'cox'} epoch {epoch + 1}",

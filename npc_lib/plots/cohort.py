@@ -46,11 +46,11 @@ def plot_example_slices(examples, *, title: str = "Example axial slices (tumour 
         )
         fig.add_trace(
             go.Contour(z=e.roi.T.astype(float), x=x, y=y, showscale=False, contours=dict(start=0.5, end=0.5, size=1,
-                       coloring="lines"), line=dict(color="red", width=1.5), hoverinfo="skip"),
+                       coloring="lines"), colorscale=[[0, "red"], [1, "red"]], line=dict(width=1.5), hoverinfo="skip"),
             row=r, col=c,
         )
         fig.update_xaxes(showticklabels=False, row=r, col=c)
         fig.update_yaxes(showticklabels=False, scaleanchor=f"x{'' if (r - 1) * len(cols) + c == 1 else (r - 1) * len(cols) + c}", autorange="reversed", row=r, col=c)
-    fig.update_layout(title=title, height=260 * len(rows) + 80, width=260 * len(cols) + 60, margin=dict(l=20, r=20, t=80, b=20))
+    fig.update_layout(title=title, height=230 * len(rows) + 80, autosize=True, margin=dict(l=10, r=10, t=70, b=10))
     fig.update_annotations(font_size=10)
     return fig

@@ -37,9 +37,12 @@ def figure_html(fig) -> str:
     >>> "Plotly.newPlot" in html and "cdn" not in html
     True
     """
+    import plotly.graph_objects as go
     import plotly.io as pio
 
-    return pio.to_html(fig, include_plotlyjs=False, full_html=False, config=_CONFIG)
+    fig = go.Figure(fig)  # a copy: the page decides the width
+    fig.update_layout(width=None, autosize=True)
+    return pio.to_html(fig, include_plotlyjs=False, full_html=False, config=_CONFIG, default_width="100%")
 
 
 class _OfflineFigure:

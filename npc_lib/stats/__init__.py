@@ -5,3 +5,8 @@ from .kaplan_meier import HazardRatioResult, LogrankResult, hazard_ratio, kaplan
 from .nomogram import DataDist, Nomogram, datadist, r_pretty
 from .risk_groups import RiskCutoff, logrank_statistics
 from .stepwise import StepwiseResult, stepwise_cox
+# survival statistics part B: concordance, time-dependent ROC, calibration, decision curves
+from .calibration import CalibrationResult, CalibrationTest, calibration_curve
+from .concordance import ConcordanceComparison, ConcordanceResult, compare_concordance, concordance_index
+from .decision_curve import decision_curve
+from .tdroc import TimeROC, time_dependent_auc, time_dependent_roc

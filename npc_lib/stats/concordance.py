@@ -179,14 +179,14 @@ def _count_dominated(point_pos, point_val, query_pos, query_val) -> np.ndarray:
     return out
 
 
-def _count_same_group_before(group, pos, point_mask, query_pos_strict_greater: bool = False):
-    """``#{points j with group_j == group_i and pos_j < pos_i}`` for every ``i``
-    (``pos_j > pos_i`` when ``query_pos_strict_greater``)."""
+def _count_same_group(group, pos, point_mask, after: bool = False):
+    """``#{points j : group_j == group_i, pos_j < pos_i}`` for every ``i``
+    (``pos_j > pos_i`` when ``after``); used for risk ties within time order."""
     group = np.asarray(group, dtype=np.int64)
     pos = np.asarray(pos, dtype=np.int64)
     span = int(pos.max()) + 2
     keys = np.sort(group[point_mask] * span + pos[point_mask])
-    if query_pos_strict_greater:
+    if after:
         hi = np.searchsorted(keys, group * span + span, side="left")
         lo = np.searchsorted(keys, group * span + pos, side="right")
     else:
@@ -207,7 +207,7 @@ def _survcomp_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray, outx
     ev_sorted = np.sort(tr[event])
     ev_before = np.searchsorted(ev_sorted, tr, side="left").astype(np.int64)
     ev_before_lower_x = _count_dominated(tr[event], xr[event], tr, xr)
-    ev_before_tied_x = _count_same_group_before(xr, tr, event)
+    ev_before_tied_x = _count_same_group(xr, tr, event)
     ev_before_higher_x = ev_before - ev_before_lower_x - ev_before_tied_x
     # h an event earlier than j (t_h < t_j): reverse the time axis
     rev = n_t - 1 - tr
@@ -216,8 +216,7 @@ def _survcomp_counts(time: np.ndarray, event: np.ndarray, risk: np.ndarray, outx
     after_lower_x[idx_ev] = _count_dominated(rev, xr, rev[idx_ev], xr[idx_ev])
     all_sorted = np.sort(tr)
     n_after = (time.size - np.searchsorted(all_sorted, tr, side="right")).astype(np.int64)
-    after_tied_x = _count_same_group_before(xr, tr, np.ones(time.size, bool),
-                                            query_pos_strict_greater=True)
+    after_tied_x = _count_same_group(xr, tr, np.ones(time.size, bool), after=True)
     after_higher_x = n_after - after_lower_x - after_tied_x
     e = event.astype(np.int64)
     ch = (ev_before_higher_x + e * after_lower_x).astype(float)
@@ -319,7 +318,8 @@ def concordance_index(time, event, risk, outx: bool = True, alpha: float = 0.05)
     sum_ch, sum_dh = float(ch.sum()), float(dh.sum())
     n_pairs = sum_ch + sum_dh
     if n_pairs == 0:
-        raise ValueError("time/event: no comparable pair (t_i < t_j with an event at i)")
+        raise ValueError("time/event: no comparable pair (t_i < t_j with an event at i"
+                         + (", risks untied)" if outx else ")"))
     pc = sum_ch / (n * (n - 1.0))
     pd = sum_dh / (n * (n - 1.0))
     c_index = pc / (pc + pd)
