@@ -110,7 +110,7 @@ def _set_threads(backend: str, threads: int) -> None:
 
 def _run_worker(backend: str, threads: int, args) -> dict | str:
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3",
-               OMP_NUM_THREADS=str(threads),
+               OMP_NUM_THREADS=str(threads), OMP_WAIT_POLICY=args.omp_wait_policy,
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     cmd = [sys.executable, __file__, "--worker", "--batch-size", str(args.batch_size),
            "--seconds", str(args.seconds), "--warmup", str(args.warmup),
@@ -123,12 +123,14 @@ def _run_worker(backend: str, threads: int, args) -> dict | str:
     return json.loads(lines[-1])
 
 
-def _table(results: dict, gflops: float, batch_size: int, default_key: str) -> str:
+def _table(results: dict, gflops: float, batch_size: int, default_key: str, omp: str,
+           load: tuple) -> str:
     ok = {k: r for k, r in results.items() if isinstance(r, dict)}
     fastest = max(row["median"] for r in ok.values() for row in r["rows"].values())
     out = [
         f"numpy float32 matmul: {gflops:.1f} GFLOP/s; batch {batch_size}; "
-        "training FLOPs = 3 x forward (2 x MACs)",
+        f"training FLOPs = 3 x forward (2 x MACs); OMP_WAIT_POLICY={omp}; "
+        f"load average before/after {load[0]:.1f}/{os.getloadavg()[0]:.1f}",
         "",
         "| backend | threads | formulation | inst/s (median) | inst/s (best) | train GFLOP/s "
         "| % of matmul | x fastest |",
@@ -172,6 +174,8 @@ def main(argv=None) -> int:
     parser.add_argument("--formulations", nargs="+", default=list(FORMULATIONS),
                         choices=FORMULATIONS)
     parser.add_argument("--backends", nargs="+", default=None, choices=BACKENDS)
+    parser.add_argument("--omp-wait-policy", default="PASSIVE", choices=["PASSIVE", "ACTIVE"],
+                        help="OpenMP wait policy of the workers (configure_backend sets PASSIVE)")
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -184,10 +188,12 @@ def main(argv=None) -> int:
     from npc_lib.model.backend import DEFAULT_BACKEND, available_backends, default_threads
 
     backends = args.backends or available_backends()
+    load = os.getloadavg()
     gflops = matmul_gflops()
     threads = args.threads or sorted({1, os.cpu_count() or 1})
     results = {f"{b}/{t}": _run_worker(b, t, args) for b in backends for t in threads}
-    print(_table(results, gflops, args.batch_size, f"{DEFAULT_BACKEND}/{default_threads()}"))
+    print(_table(results, gflops, args.batch_size, f"{DEFAULT_BACKEND}/{default_threads()}",
+                 args.omp_wait_policy, load))
     if args.json is not None:
         from npc_lib._io import write_json
 

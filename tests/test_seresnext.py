@@ -31,7 +31,10 @@ def _trainable(model) -> int:
 
 
 def _numpy(x):
-    return keras.ops.convert_to_numpy(x)
+    """Tensor -> numpy without keras.ops.convert_to_numpy (it warns with numpy 2.4 + torch)."""
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 def _naive_grouped_conv(x, kernel, strides, groups):
@@ -187,6 +190,8 @@ def test_model_get_config_round_trip_same_predictions():
     np.testing.assert_array_equal(_numpy(clone(x)), _numpy(model(x)))
 
 
+# Keras 3.15's TF backend calls np.array(variable, copy=False) when saving (numpy 2)
+@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 def test_model_save_load_keras_file_same_predictions(tmp_path):
     config = SEResNeXtConfig.smoke()
     model = build_se_resnext(config)

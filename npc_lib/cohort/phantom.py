@@ -22,7 +22,10 @@ Tumour (from the latent phenotype, :func:`tumour_features`)
     Gaussian-random-field texture of relative amplitude 0.12 x exp(0.5
     z_heterogeneity); a central necrotic core of radius fraction 0.40 + 0.12
     z_necrosis; an enhancement deficit 0.35 + 0.14 z_enhancement (0: homogeneous
-    enhancement; high: a bright rim around a weakly enhancing centre).
+    enhancement; high: a bright rim around a weakly enhancing centre). The core
+    and the rim pattern are laid out on each slice's own cross-section, so they
+    show on nearly every tumour slice (what a 2D network sees in its
+    tumour-centred box), not only on the central ones.
 
 Sequences (relative signal, 1 = fat on T1; :data:`TISSUE_SIGNAL`)
     * T1: fat and marrow bright, tumour slightly darker than muscle: shows the
@@ -34,10 +37,18 @@ Sequences (relative signal, 1 = fat on T1; :data:`TISSUE_SIGNAL`)
       fat and marrow) with the enhancement-deficit pattern; the necrotic core
       enhances less; texture at 0.4x.
 
-Scanners (:data:`SCANNERS`)
-    different voxel spacing (in-plane 0.8-1.25 mm, slices 4-6 mm) and matrix,
-    int16 intensity scale (several-fold apart) with a per-patient,
-    per-sequence gain, a smooth multiplicative bias field and Rician noise.
+Scanners (:data:`SCANNERS`; field of view about 112 x 112 x 60 mm)
+    ====  ===============  ==========  ===========  ============  =====
+    name  spacing (mm)     matrix      int16 scale  noise (rel.)  share
+    ====  ===============  ==========  ===========  ============  =====
+    A     1.0 x 1.0 x 4    112x112x15  1000         0.022         45%
+    B     1.25 x 1.25 x 5  90x90x12    2800         0.018         35%
+    C     0.8 x 0.8 x 6    140x140x10  300          0.030         20%
+    ====  ===============  ==========  ===========  ============  =====
+
+    Voxel spacing, matrix and int16 intensity scale (several-fold apart)
+    differ; each image also has its own gain (log-normal, SD 0.2), a smooth
+    multiplicative bias field and Rician noise.
     Each sequence also has a small rigid in-plane shift (patient motion) and
     its own contour tolerance, so the three masks differ slightly.
 """

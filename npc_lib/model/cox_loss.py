@@ -78,9 +78,11 @@ def _check_numpy_inputs(risk, time, event):
 
 def _concrete(value) -> float | None:
     """The value of a scalar tensor if it is known now (eager), else None (traced)."""
+    # float() rather than ops.convert_to_numpy: the latter warns (DeprecationWarning)
+    # with numpy 2.4 on torch tensors
     try:
-        return float(ops.convert_to_numpy(value))
-    except Exception:  # symbolic tensor inside a compiled graph
+        return float(value)
+    except Exception:  # symbolic tensor inside a compiled graph (tf.function, jax.jit)
         return None
 
 
@@ -122,7 +124,7 @@ def cox_partial_nll(risk, time, event, ties: str = "breslow"):
     """
     _check_ties(ties)
     risk = ops.convert_to_tensor(risk)
-    if not str(risk.dtype).startswith(("float", "torch.float")):
+    if "float" not in keras.backend.standardize_dtype(risk.dtype):
         risk = ops.cast(risk, keras.config.floatx())
     dtype = risk.dtype
     risk = ops.reshape(risk, (-1,))
@@ -142,24 +144,26 @@ def cox_partial_nll(risk, time, event, ties: str = "breslow"):
     shift = ops.stop_gradient(ops.max(r))
     w = ops.exp(r - shift)
     zero = ops.zeros((1,), dtype=dtype)
-    risk_set_sum = ops.take(ops.cumsum(w), end)  # sum_{t_j >= t_k} exp(r_j - shift)
+    std = keras.backend.standardize_dtype(dtype)
+    # explicit dtypes: Keras' torch backend returns float32 from cumsum/maximum of float64
+    risk_set_sum = ops.take(ops.cumsum(w, dtype=std), end)  # sum_{t_j >= t_k} exp(r_j - shift)
     if ties == "efron":
-        cum_ew = ops.concatenate([zero, ops.cumsum(e * w)])
-        cum_e = ops.concatenate([zero, ops.cumsum(e)])
+        cum_ew = ops.concatenate([zero, ops.cumsum(e * w, dtype=std)])
+        cum_e = ops.concatenate([zero, ops.cumsum(e, dtype=std)])
         tied_sum = ops.take(cum_ew, end + 1) - ops.take(cum_ew, start)  # sum_{D_t} exp(r - shift)
         n_tied = ops.take(cum_e, end + 1) - ops.take(cum_e, start)  # d_t
         rank = cum_e[:-1] - ops.take(cum_e, start)  # events before k in its tie group: l
-        denominator = risk_set_sum - rank / ops.maximum(n_tied, 1.0) * tied_sum
+        denominator = risk_set_sum - rank / ops.maximum(n_tied, ops.ones_like(n_tied)) * tied_sum
     else:
         denominator = risk_set_sum
-    tiny = np.finfo(np.dtype(keras.backend.standardize_dtype(dtype))).tiny
-    denominator = ops.where(e > 0, ops.maximum(denominator, tiny), ops.ones_like(denominator))
+    ones = ops.ones_like(denominator)
+    denominator = ops.where(e > 0, ops.maximum(denominator, ones * float(np.finfo(std).tiny)), ones)
     log_lik = ops.sum(e * (r - shift - ops.log(denominator)))
     n_events = ops.sum(e)
     known = _concrete(n_events)
     if known is not None and known == 0:
         _warn_no_events()
-    return -log_lik / ops.maximum(n_events, 1.0)
+    return -log_lik / ops.maximum(n_events, ops.ones_like(n_events))
 
 
 def cox_partial_nll_numpy(risk, time, event, ties: str = "breslow") -> float:
