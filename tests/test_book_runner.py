@@ -33,8 +33,8 @@ def test_chapter_parameters_paths_and_scalars(tmp_path):
 
 
 def test_chapter_parameters_match_notebook_parameter_names():
-    par = chapter_parameters(load_profile("smoke"), Path("c"), Path("r"), "book/00_intro")
     for c in chapters():
+        par = chapter_parameters(load_profile("smoke"), Path("c"), Path("r"), c)
         text = (project_root() / f"{c}.md").read_text()
         cell = text.split(":tags: [parameters", 1)[1].split("```", 1)[0]
         names = {line.split("=")[0].strip() for line in cell.strip().splitlines() if "=" in line}
@@ -55,3 +55,11 @@ def test_strip_online_scripts_removes_thebe_loader(tmp_path):
 def test_build_book_requires_executed_run(tmp_path):
     with pytest.raises(ValueError, match="lacks executed chapters"):
         build_book(tmp_path, out=tmp_path / "b")
+
+
+def test_chapter_parameters_per_chapter_entries(tmp_path):
+    p = dict(load_profile("smoke"), chapters={"04_signatures": {"cv_folds": 2}})
+    assert chapter_parameters(p, tmp_path, tmp_path, "book/04_signatures")["cv_folds"] == 2
+    assert "cv_folds" not in chapter_parameters(p, tmp_path, tmp_path, "book/03_preprocessing")
+    with pytest.raises(ValueError, match="chapters.04_signatures must be a mapping"):
+        chapter_parameters(dict(p, chapters={"04_signatures": 3}), tmp_path, tmp_path, "book/04_signatures")

@@ -32,9 +32,16 @@ def _survival_with_ties(n, seed, event_rate=0.4):
 
 
 def _numpy(x):
-    """Tensor -> numpy without keras.ops.convert_to_numpy (it warns with numpy 2.4 + torch)."""
+    """Tensor or keras Variable -> numpy.
+
+    Not keras.ops.convert_to_numpy / Model.get_weights: with numpy 2.4 they warn
+    (DeprecationWarning, an error here) on torch tensors and TF variables.
+    """
+    x = getattr(x, "value", x)  # keras.Variable -> backend tensor/variable
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy()
+    if hasattr(x, "numpy"):
+        return x.numpy()
     return np.asarray(x)
 
 
@@ -213,4 +220,4 @@ def test_loss_class_fits_linear_cox_model():
     model.compile(optimizer=keras.optimizers.Adam(0.1), loss=CoxPartialLikelihoodLoss("efron"))
     history = model.fit(x, np.stack([time, event], 1), batch_size=200, epochs=40, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
-    assert float(model.get_weights()[0][0, 0]) == pytest.approx(1.5, abs=0.4)
+    assert float(_numpy(model.weights[0])[0, 0]) == pytest.approx(1.5, abs=0.4)

@@ -73,7 +73,7 @@ def test_cross_validate_refits_preprocessing_on_each_fold(tmp_path):
     assert list(table["fold"]) == [0, 1, 2]
     assert table["n_test"].sum() == 36 and table["events_test"].sum() == event.sum()
     assert np.all((table["c_index"] >= 0) & (table["c_index"] <= 1))
-    assert np.all(table["c_lower"] <= table["c_index"]) and np.all(table["c_index"] <= table["c_upper"])
+    assert not np.any(table["c_lower"] > table["c_index"]) and not np.any(table["c_index"] > table["c_upper"])
     held_out = []
     for train_ids, ids in calls:
         test_ids = [p for p in ids if p not in train_ids]

@@ -31,9 +31,16 @@ def _trainable(model) -> int:
 
 
 def _numpy(x):
-    """Tensor -> numpy without keras.ops.convert_to_numpy (it warns with numpy 2.4 + torch)."""
+    """Tensor or keras Variable -> numpy.
+
+    Not keras.ops.convert_to_numpy / Model.get_weights: with numpy 2.4 they warn
+    (DeprecationWarning, an error here) on torch tensors and TF variables.
+    """
+    x = getattr(x, "value", x)  # keras.Variable -> backend tensor/variable
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy()
+    if hasattr(x, "numpy"):
+        return x.numpy()
     return np.asarray(x)
 
 
@@ -108,7 +115,7 @@ def test_model_formulations_same_weights_same_output():
     want = _numpy(reference(x, training=True))
     for formulation in FORMULATIONS:
         model = build_se_resnext(config.replace(formulation=formulation))
-        model.set_weights(reference.get_weights())
+        model.set_weights([_numpy(w) for w in reference.weights])
         np.testing.assert_allclose(_numpy(model(x, training=True)), want, atol=1e-5)
 
 
@@ -185,7 +192,7 @@ def test_model_get_config_round_trip_same_predictions():
     config = SEResNeXtConfig.smoke(dropout=0.3, l2=1e-4)
     model = build_se_resnext(config)
     clone = keras.Model.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
+    clone.set_weights([_numpy(w) for w in model.weights])
     x = np.random.default_rng(3).standard_normal((4, *config.input_shape)).astype("float32")
     np.testing.assert_array_equal(_numpy(clone(x)), _numpy(model(x)))
 
@@ -221,16 +228,17 @@ def test_model_trains_one_step_reduces_loss():
 
 _FORWARD_SCRIPT = textwrap.dedent(
     """
-    import sys, numpy as np, keras
+    import json, numpy as np, keras
     from npc_lib.model.seresnext import SEResNeXtConfig, build_se_resnext
     config = SEResNeXtConfig.smoke()
     model = build_se_resnext(config)
     rng = np.random.default_rng(0)
     weights = [rng.standard_normal(w.shape).astype("float32") * 0.1 for w in model.weights]
+    weights = [abs(v) + 0.5 if "variance" in w.path else v for w, v in zip(model.weights, weights)]
     model.set_weights(weights)
     x = rng.standard_normal((2, *config.input_shape)).astype("float32")
     out = keras.ops.convert_to_numpy(model(x, training=False))
-    print(keras.backend.backend(), repr(out.ravel().tolist()))
+    print(keras.backend.backend(), json.dumps(out.ravel().tolist()))
     """
 )
 
@@ -246,6 +254,6 @@ def test_forward_pass_same_on_tensorflow_and_torch():
         assert proc.returncode == 0, proc.stderr[-2000:]
         name, values = proc.stdout.strip().splitlines()[-1].split(" ", 1)
         assert name == backend
-        outputs[backend] = np.array(eval(values))  # a repr'd list of floats
+        outputs[backend] = np.array(json.loads(values))
     assert outputs["torch"].shape == (2,)
     np.testing.assert_allclose(outputs["torch"], outputs["tensorflow"], rtol=1e-4, atol=1e-5)

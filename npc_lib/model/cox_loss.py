@@ -86,6 +86,24 @@ def _concrete(value) -> float | None:
         return None
 
 
+def _cumsum(x):
+    """Cumulative sum along axis 0 keeping the dtype.
+
+    Keras 3.15's torch backend computes ``ops.cumsum`` (and ``ops.maximum``) of
+    float64 in float32 (its dtype promotion maps float64 to floatx), which
+    would cost the loss 7 digits; call torch directly there.
+    """
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return torch.cumsum(x, dim=0)
+    return ops.cumsum(x, axis=0)
+
+
+def _maximum(x, y):
+    return ops.where(x > y, x, y)
+
+
 def _warn_no_events() -> None:
     warnings.warn("batch has no events: Cox partial likelihood is empty, loss set to 0",
                   NoEventsWarning, stacklevel=3)
@@ -145,25 +163,24 @@ def cox_partial_nll(risk, time, event, ties: str = "breslow"):
     w = ops.exp(r - shift)
     zero = ops.zeros((1,), dtype=dtype)
     std = keras.backend.standardize_dtype(dtype)
-    # explicit dtypes: Keras' torch backend returns float32 from cumsum/maximum of float64
-    risk_set_sum = ops.take(ops.cumsum(w, dtype=std), end)  # sum_{t_j >= t_k} exp(r_j - shift)
+    risk_set_sum = ops.take(_cumsum(w), end)  # sum_{t_j >= t_k} exp(r_j - shift)
     if ties == "efron":
-        cum_ew = ops.concatenate([zero, ops.cumsum(e * w, dtype=std)])
-        cum_e = ops.concatenate([zero, ops.cumsum(e, dtype=std)])
+        cum_ew = ops.concatenate([zero, _cumsum(e * w)])
+        cum_e = ops.concatenate([zero, _cumsum(e)])
         tied_sum = ops.take(cum_ew, end + 1) - ops.take(cum_ew, start)  # sum_{D_t} exp(r - shift)
         n_tied = ops.take(cum_e, end + 1) - ops.take(cum_e, start)  # d_t
         rank = cum_e[:-1] - ops.take(cum_e, start)  # events before k in its tie group: l
-        denominator = risk_set_sum - rank / ops.maximum(n_tied, ops.ones_like(n_tied)) * tied_sum
+        denominator = risk_set_sum - rank / _maximum(n_tied, ops.ones_like(n_tied)) * tied_sum
     else:
         denominator = risk_set_sum
     ones = ops.ones_like(denominator)
-    denominator = ops.where(e > 0, ops.maximum(denominator, ones * float(np.finfo(std).tiny)), ones)
+    denominator = ops.where(e > 0, _maximum(denominator, ones * float(np.finfo(std).tiny)), ones)
     log_lik = ops.sum(e * (r - shift - ops.log(denominator)))
     n_events = ops.sum(e)
     known = _concrete(n_events)
     if known is not None and known == 0:
         _warn_no_events()
-    return -log_lik / ops.maximum(n_events, ops.ones_like(n_events))
+    return -log_lik / _maximum(n_events, ops.ones_like(n_events))
 
 
 def cox_partial_nll_numpy(risk, time, event, ties: str = "breslow") -> float:

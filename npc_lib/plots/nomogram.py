@@ -270,5 +270,7 @@ def _mark_patient(fig, nom: Nomogram, rows: list[NomogramRow], patient: pd.DataF
     lines_y += [min(ys_total), max(ys_total), None]
     fig.add_trace(go.Scatter(x=lines_x, y=lines_y, mode="lines", line=dict(color=_HIGHLIGHT, dash="dot", width=1),
                              hoverinfo="skip", showlegend=False))
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=_HIGHLIGHT, size=8),
-                             text=text, hovertemplate="%{text}<extra></extra>", showlegend=False))
+    shown = [tx.split(": ")[-1] if rows[int(round(-y))].kind != "predictor" else "" for tx, y in zip(text, ys)]
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", marker=dict(color=_HIGHLIGHT, size=8),
+                             text=shown, textposition="bottom right", textfont=dict(color=_HIGHLIGHT, size=10),
+                             customdata=text, hovertemplate="%{customdata}<extra></extra>", showlegend=False))

@@ -197,7 +197,7 @@ def plot_calibration(curves: Mapping, *, title: str = "Calibration", x_label: st
         fig.add_annotation(x=0.02, y=0.98, xref="paper", yref="paper", showarrow=False, xanchor="left",
                            text="not estimable on this cohort: " + ", ".join(missing))
     fig.update_layout(title=title, xaxis=dict(title=x_label, range=[lo, 1.01]),
-                      yaxis=dict(title=y_label, range=[lo, 1.01]), height=460,
+                      yaxis=dict(title=y_label, range=[lo, 1.01], scaleanchor="x", scaleratio=1), height=500,
                       legend=dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom"))
     return fig
 

@@ -110,11 +110,19 @@ def ensure_cohort(params: dict[str, Any], cohort: Path | None = None, *, progres
 
 
 def chapter_parameters(params: dict[str, Any], cohort_dir: Path, run_dir: Path, chapter: str) -> dict[str, Any]:
-    """The papermill parameters of one chapter: the profile's scalars plus paths."""
+    """The papermill parameters of one chapter.
+
+    The profile's scalars, the training overrides (as JSON), the paths, and the
+    profile's ``chapters: {<chapter name>: {...}}`` entries for this chapter.
+    """
     name = Path(chapter).name
     out = {k: v for k, v in params.items() if isinstance(v, (str, int, float, bool)) or v is None}
     out["train_overrides"] = json.dumps(params.get("train", {}), sort_keys=True)
     out.update(cohort_dir=str(cohort_dir), run_dir=str(run_dir), out_dir=str(run_dir / name))
+    per_chapter = (params.get("chapters") or {}).get(name) or {}
+    if not isinstance(per_chapter, dict):
+        raise ValueError(f"profile: chapters.{name} must be a mapping of parameters")
+    out.update(per_chapter)
     return out
 
 

@@ -123,7 +123,7 @@ def run_training(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "d
 
     from npc_lib.cohort.load import load_cohort
     from npc_lib.cohort.split import split_cohort
-    from npc_lib.model.training import predict_patient_risk, train_signature
+    from npc_lib.model.training import _quiet_numpy_copy_warning, predict_patient_risk, train_signature
 
     sequence = _check_sequence(sequence)
     out_dir = Path(out_dir)
@@ -163,7 +163,7 @@ def run_training(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "d
         "history": result.history.replace({np.nan: None}).to_dict(orient="records"),
         "val_patients": result.val_patients,
     })
-    with atomic_path(out_dir / f"model_{sequence}.weights.h5") as tmp:
+    with atomic_path(out_dir / f"model_{sequence}.weights.h5") as tmp, _quiet_numpy_copy_warning():
         result.model.save_weights(tmp)
     write_json({"config": config.to_dict(), "instances": instances.meta, "sequence": sequence},
                out_dir / f"preprocess_{sequence}.json")
@@ -179,7 +179,7 @@ def load_signature_model(out_dir, sequence: str):
     standardiser in ``preprocess["instances"]["standardizer"]``).
     """
     from npc_lib.model.seresnext import build_se_resnext
-    from npc_lib.model.training import TrainConfig
+    from npc_lib.model.training import TrainConfig, _quiet_numpy_copy_warning
 
     sequence = _check_sequence(sequence)
     out_dir = Path(out_dir)
@@ -189,7 +189,8 @@ def load_signature_model(out_dir, sequence: str):
     preprocess = json.loads(path.read_text())
     config = TrainConfig.from_dict(preprocess["config"])
     model = build_se_resnext(config.network, name="signature")
-    model.load_weights(out_dir / f"model_{sequence}.weights.h5")
+    with _quiet_numpy_copy_warning():
+        model.load_weights(out_dir / f"model_{sequence}.weights.h5")
     return model, config, preprocess
 
 

@@ -1,0 +1,111 @@
+"""Tests of npc_lib.runners.train: the `npc train` / `npc crossval` runners (A7, A8)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("keras")
+
+from cohort_factory import make_tiny_cohort  # noqa: E402
+
+from npc_lib.cohort import schema  # noqa: E402
+from npc_lib.cohort.split import split_cohort  # noqa: E402
+from npc_lib.model.training import _snapshot_vars  # noqa: E402
+from npc_lib.profiles import load_profile  # noqa: E402
+from npc_lib.runners.train import (load_signature_model, run_crossval, run_training,  # noqa: E402
+                                   training_config)
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory) -> Path:
+    return make_tiny_cohort(tmp_path_factory.mktemp("cohort") / "c", n=24, seed=4)
+
+
+@pytest.fixture(scope="module")
+def trained(cohort, tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("run")
+    return out, run_training(cohort, "T2", out, profile="smoke", seed=1, progress=False)
+
+
+def _weights(out: Path, sequence: str) -> list[np.ndarray]:
+    model, _, _ = load_signature_model(out, sequence)
+    return _snapshot_vars(model.variables)
+
+
+def test_run_training_writes_signature_and_metrics(cohort, trained):
+    out, metrics = trained
+    sig = pd.read_csv(out / "signature_T2.csv", dtype={"patient_id": str})
+    assert list(sig.columns) == ["patient_id", "cohort", "risk"]
+    clinical = pd.read_csv(cohort / schema.CLINICAL_FILE, dtype={"patient_id": str})
+    assert sig["patient_id"].tolist() == clinical["patient_id"].tolist()
+    params = load_profile("smoke")
+    split = split_cohort(clinical["patient_id"], train_fraction=params["train_fraction"], seed=params["split_seed"])
+    assert sig["cohort"].tolist() == split.set_index("patient_id").loc[sig["patient_id"], "cohort"].tolist()
+    assert np.all(np.isfinite(sig["risk"]))
+    on_disk = json.loads((out / "metrics_T2.json").read_text())
+    for key in ("train_c_index", "test_c_index", "epochs", "seconds", "instances_per_second", "backend", "config"):
+        assert key in on_disk
+    assert on_disk["test_c_index"] == pytest.approx(metrics["test_c_index"])
+    assert 0 <= metrics["train_c_index"] <= 1 and 0 <= metrics["test_c_index"] <= 1
+    assert metrics["n_train"] == (sig["cohort"] == "train").sum()
+    assert metrics["config"] == training_config("smoke").to_dict()
+    assert (out / "checkpoints_T2" / "last" / "state.json").is_file()
+    assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporary leftovers
+
+
+def test_run_training_signature_reloads(trained):
+    out, _ = trained
+    model, config, preprocess = load_signature_model(out, "T2")
+    assert config == training_config("smoke") and model.output_shape == (None, 1)
+    assert preprocess["instances"]["box_px"] == [config.box_px, config.box_px]
+    with pytest.raises(ValueError, match="no trained T1 signature"):
+        load_signature_model(out, "T1")
+
+
+def test_run_training_never_reads_test_outcomes(cohort, trained, tmp_path):
+    out, metrics = trained
+    # change every test patient's outcomes in a copy of the cohort
+    copy = tmp_path / "cohort"
+    shutil.copytree(cohort, copy)
+    clinical = pd.read_csv(copy / schema.CLINICAL_FILE, dtype={"patient_id": str})
+    sig = pd.read_csv(out / "signature_T2.csv", dtype={"patient_id": str})
+    test = clinical["patient_id"].isin(sig.loc[sig["cohort"] == "test", "patient_id"])
+    for e in schema.ENDPOINTS:
+        clinical.loc[test, schema.time_col(e)] = clinical.loc[test, schema.time_col(e)][::-1].to_numpy() + 1.0
+        clinical.loc[test, schema.event_col(e)] = 1 - clinical.loc[test, schema.event_col(e)]
+    clinical.to_csv(copy / schema.CLINICAL_FILE, index=False)
+    other = run_training(copy, "T2", tmp_path / "run", profile="smoke", seed=1, progress=False)
+    assert all(np.array_equal(a, b) for a, b in zip(_weights(out, "T2"), _weights(tmp_path / "run", "T2")))
+    pd.testing.assert_frame_equal(pd.read_csv(out / "signature_T2.csv"), pd.read_csv(tmp_path / "run/signature_T2.csv"))
+    assert other["test_c_index"] != pytest.approx(metrics["test_c_index"])  # the change was seen by scoring only
+
+
+@pytest.mark.slow
+def test_run_training_rerun_resumes_from_checkpoint(cohort, trained):
+    out, metrics = trained
+    again = run_training(cohort, "T2", out, profile="smoke", seed=1, progress=False)
+    assert again["resumed"] and again["epochs"] == metrics["epochs"]
+    assert again["test_c_index"] == pytest.approx(metrics["test_c_index"])
+
+
+def test_run_training_rejects_unknown_sequence(cohort, tmp_path):
+    with pytest.raises(ValueError, match="sequence must be one of"):
+        run_training(cohort, "FLAIR", tmp_path, profile="smoke", progress=False)
+
+
+@pytest.mark.slow
+def test_run_crossval_three_folds_inside_training_cohort(cohort, tmp_path):
+    table = run_crossval(cohort, "T1", tmp_path, profile="smoke", seed=0, n_folds=3, progress=False)
+    assert list(table.columns[:2]) == ["sequence", "fold"] and len(table) == 3
+    params = load_profile("smoke")
+    ids = pd.read_csv(cohort / schema.CLINICAL_FILE, dtype={"patient_id": str})["patient_id"]
+    split = split_cohort(ids, train_fraction=params["train_fraction"], seed=params["split_seed"])
+    assert table["n_test"].sum() == (split["cohort"] == "train").sum()
+    on_disk = pd.read_csv(tmp_path / "crossval_T1.csv")
+    np.testing.assert_allclose(on_disk["c_index"], table["c_index"])
