@@ -75,3 +75,57 @@ def test_notebooks_preprocessing_aligns_scanners(smoke_run):
         assert m["max_spread_standardised"][seq] < 0.25 * m["max_spread_raw"][seq]
         assert (smoke_run / "03_preprocessing" / f"standardizer_{seq}.json").is_file()
         assert (smoke_run / "03_preprocessing" / f"before_after_{seq}.html").is_file()
+
+
+def test_notebooks_models_chapter_metrics(smoke_run):
+    m = _metrics(smoke_run, "05_models")
+    assert m["n_train"] + m["n_test"] == load_profile("smoke")["n_patients"]
+    names = {"DL_T1_sig", "DL_T2_sig", "DL_T1C_sig", "Model_clinic", "Model_clinic+dl"}
+    for cohort in ("train", "test"):
+        assert set(m["cindex"][cohort]) == names
+        for r in m["cindex"][cohort].values():
+            assert r["c_index"] is None or 0.0 <= r["c_index"] <= 1.0
+        assert set(m["clinic_vs_dl"][cohort]) >= {"c_new", "c_ref", "p_value", "note"}
+    dl = m["model_clinic_dl"]
+    assert dl["covariates"] and (dl["fallback_used"] or dl["covariates"] == dl["selected"])
+    assert m["cindex"]["train"]["Model_clinic+dl"]["c_index"] > 0.5
+    assert m["bootstrap"] is None or 0.0 <= m["bootstrap"]["corrected"] <= 1.0
+    models = json.loads((smoke_run / "05_models" / "models.json").read_text())
+    assert set(models["models"]) == {"Model_clinic", "Model_clinic+dl"}
+    assert models["models"]["Model_clinic+dl"]["covariates"] == dl["covariates"]
+
+
+def test_notebooks_models_chapter_oracle(smoke_run):
+    m = _metrics(smoke_run, "05_models")
+    # the simulated twin has truth.csv, so the oracle section runs
+    assert (smoke_run / "05_models" / "oracle_cindex_test.csv").is_file()
+    assert 0.5 < m["oracle_test"]["truth: lp_total"] <= 1.0
+
+
+def test_notebooks_nomogram_chapter_metrics(smoke_run):
+    m = _metrics(smoke_run, "06_nomogram")
+    assert m["nomogram"]["covariates"] == _metrics(smoke_run, "05_models")["model_clinic_dl"]["covariates"]
+    assert max(m["nomogram"]["max_points"].values()) == pytest.approx(100.0)
+    assert 0.0 < m["example"]["dfs_5y"] <= m["example"]["dfs_3y"] <= 1.0
+    assert 0.2 - 1e-9 <= m["cutoff"]["share_high_train"] <= 0.8 + 1e-9
+    for cohort in ("train", "test"):
+        rg = m["risk_groups"][cohort]
+        assert rg["n_high"] + rg["n_low"] == _metrics(smoke_run, "05_models")[f"n_{cohort}"]
+        assert rg["hr"] is None or rg["hr"] > 0
+        for t in ("36", "60"):
+            assert all(a is None or 0.0 <= a <= 1.0 for a in m["td_auc"][cohort][t].values())
+    for name in ("nomogram.html", "nomogram.json", "calibration_train.html", "calibration_test.html",
+                 "km_risk_groups_train.html", "km_risk_groups_test.html", "td_roc.html", "decision_curve_test.html"):
+        assert (smoke_run / "06_nomogram" / name).is_file(), name
+
+
+def test_notebooks_signatures_chapter_metrics(smoke_run):
+    m = _metrics(smoke_run, "04_signatures")
+    assert set(m["signatures"]) == {"T1", "T2", "T1C"}
+    for seq, s in m["signatures"].items():
+        assert 0.0 <= s["train_c_index"] <= 1.0 and 0.0 <= s["test_c_index"] <= 1.0
+        assert s["n_instances"] > 0
+        assert (smoke_run / "04_signatures" / f"signature_{seq}.csv").is_file()
+    assert set(m["oracle"]) == {"T1", "T2", "T1C"}
+    assert len(m["crossval_c_index"]) == 3  # smoke: one sequence, 3 folds
+    assert (smoke_run / "04_signatures" / "gradcam_T1.html").is_file()

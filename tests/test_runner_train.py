@@ -16,7 +16,7 @@ from cohort_factory import make_tiny_cohort  # noqa: E402
 
 from npc_lib.cohort import schema  # noqa: E402
 from npc_lib.cohort.split import split_cohort  # noqa: E402
-from npc_lib.model.training import _snapshot_vars  # noqa: E402
+from npc_lib.model.checkpoint import snapshot_variables  # noqa: E402
 from npc_lib.profiles import load_profile  # noqa: E402
 from npc_lib.runners.train import (load_signature_model, run_crossval, run_training,  # noqa: E402
                                    training_config)
@@ -35,7 +35,7 @@ def trained(cohort, tmp_path_factory) -> tuple[Path, dict]:
 
 def _weights(out: Path, sequence: str) -> list[np.ndarray]:
     model, _, _ = load_signature_model(out, sequence)
-    return _snapshot_vars(model.variables)
+    return snapshot_variables(model.variables)
 
 
 def test_run_training_writes_signature_and_metrics(cohort, trained):

@@ -64,13 +64,18 @@ def _naive_grouped_conv(x, kernel, strides, groups):
 
 
 # --- architecture: published parameter counts and FLOPs ---------------------------
-def test_param_count_se_resnext50_32x4d_matches_published():
+@pytest.fixture(scope="module")
+def se_resnext50():
+    return build_se_resnext(SEResNeXtConfig.se_resnext50_32x4d(formulation="native"))
+
+
+def test_param_count_se_resnext50_32x4d_matches_published(se_resnext50):
     # timm `legacy_seresnext50_32x4d` / pretrainedmodels `se_resnext50_32x4d`:
     # 27,559,896 parameters (trainable; BN running statistics are buffers there),
     # SE FC layers with biases.
-    model = build_se_resnext(SEResNeXtConfig.se_resnext50_32x4d(formulation="native"))
-    assert _trainable(model) == 27_559_896
-    assert model.output_shape == (None, 1000)
+    assert _trainable(se_resnext50) == 27_559_896
+    assert se_resnext50.output_shape == (None, 1000)
+    assert se_resnext50.input_shape == (None, 224, 224, 3)
 
 
 def test_param_count_resnext50_without_se_matches_torchvision():
@@ -86,10 +91,9 @@ def test_param_count_se_part_counted_by_hand():
     assert se == 27_559_896 - 25_028_904
 
 
-def test_forward_macs_se_resnext50_matches_paper():
+def test_forward_macs_se_resnext50_matches_paper(se_resnext50):
     # Hu et al. 2018, Table 2: SE-ResNeXt-50 4.25 GFLOPs (multiply-adds), ResNeXt-50 4.24
-    model = build_se_resnext(SEResNeXtConfig.se_resnext50_32x4d(formulation="native"))
-    assert forward_macs(model) == pytest.approx(4.25e9, rel=0.01)
+    assert forward_macs(se_resnext50) == pytest.approx(4.25e9, rel=0.01)
 
 
 # --- formulations ------------------------------------------------------------------

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,10 +10,9 @@ keras = pytest.importorskip("keras")
 
 from npc_lib.imaging.instances import InstanceSet  # noqa: E402
 from npc_lib.model.mil import pool_instances_numpy  # noqa: E402
-from npc_lib.model.seresnext import SEResNeXtConfig  # noqa: E402
-from npc_lib.model.training import (TrainConfig, _snapshot_vars, inner_validation_split,  # noqa: E402
-                                    predict_instance_risk, predict_patient_risk, pretrain_labels,
-                                    train_signature)
+from npc_lib.model.checkpoint import snapshot_variables  # noqa: E402
+from npc_lib.model.training import (TrainConfig, inner_validation_split, predict_instance_risk,  # noqa: E402
+                                    predict_patient_risk, pretrain_labels, train_signature)
 from npc_lib.stats.concordance import concordance_index  # noqa: E402
 
 
@@ -43,37 +40,6 @@ def _smoke(**changes) -> TrainConfig:
 
 def _same(a, b) -> bool:
     return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
-
-
-# ----------------------------------------------------------------------------- config
-@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
-def test_train_config_profiles_round_trip(profile):
-    cfg = TrainConfig.for_profile(profile)
-    assert cfg.network.input_shape == (cfg.box_px, cfg.box_px, 1) and cfg.network.head == "risk"
-    again = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
-    assert again == cfg
-
-
-def test_train_config_overrides_update_nested_network():
-    cfg = TrainConfig.for_profile("default", {"box_px": 40, "network": {"stem_filters": 8}, "pooling": "mean"})
-    assert cfg.box_px == 40 and cfg.pooling == "mean"
-    assert cfg.network.stem_filters == 8 and cfg.network.input_shape == (40, 40, 1)
-    assert cfg.network.stage_widths == SEResNeXtConfig.cpu_default().stage_widths
-
-
-def test_train_config_rejects_bad_values():
-    with pytest.raises(ValueError, match=r"unknown TrainConfig field\(s\): \['epochs'\]"):
-        TrainConfig.for_profile("smoke", {"epochs": 3})
-    with pytest.raises(ValueError, match="profile must be one of"):
-        TrainConfig.for_profile("huge")
-    with pytest.raises(ValueError, match="box_px=64 exceeds box_mm / target_spacing = 32"):
-        TrainConfig(box_px=64, box_mm=64.0, target_spacing=2.0)
-    with pytest.raises(ValueError, match="monitor must be one of"):
-        TrainConfig(monitor="auc")
-    with pytest.raises(ValueError, match="val_fraction must lie in"):
-        TrainConfig(val_fraction=1.0)
-    with pytest.raises(ValueError, match="max_instances must be a positive integer or None"):
-        TrainConfig(max_instances=0)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -140,7 +106,7 @@ def test_train_signature_restores_best_validation_epoch(toy, trained):
 def test_train_signature_same_seed_same_weights(toy, trained):
     inst, time, event, _ = toy
     again = train_signature(inst, time, event, _smoke(), seed=3, progress=False)
-    assert _same(_snapshot_vars(trained.model.variables), _snapshot_vars(again.model.variables))
+    assert _same(snapshot_variables(trained.model.variables), snapshot_variables(again.model.variables))
     pd.testing.assert_frame_equal(trained.history.drop(columns="seconds"), again.history.drop(columns="seconds"))
 
 
@@ -164,7 +130,7 @@ def test_train_signature_resumes_to_same_weights(toy, trained, tmp_path):
                             on_epoch_end=stop)
     resumed = train_signature(inst, time, event, _smoke(), seed=3, progress=False, checkpoint_dir=tmp_path)
     assert resumed.resumed
-    assert _same(_snapshot_vars(trained.model.variables), _snapshot_vars(resumed.model.variables))
+    assert _same(snapshot_variables(trained.model.variables), snapshot_variables(resumed.model.variables))
     pd.testing.assert_frame_equal(trained.history.drop(columns="seconds"), resumed.history.drop(columns="seconds"))
     # a finished checkpoint only reloads: no further epoch runs
     rows = []

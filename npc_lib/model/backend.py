@@ -6,7 +6,7 @@ must run before anything imports ``keras`` (this module never imports it).
 
 The defaults come from ``benchmarks/bench_train.py`` on the project's 2-core
 CPU machine (training instances per second of the default SE-ResNeXt):
-see :data:`MEASURED_SPEED` and the A4 chapter of the book.
+see :data:`MEASURED_SPEED`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ __all__ = [
     "best_formulation",
     "configure_backend",
     "current_backend",
+    "default_threads",
 ]
 
 import importlib.util
@@ -30,19 +31,25 @@ import warnings
 from pathlib import Path
 
 #: backends this project supports, fastest first on the reference CPU machine
-BACKENDS: tuple[str, ...] = ("torch", "tensorflow", "jax")
+BACKENDS: tuple[str, ...] = ("tensorflow", "torch", "jax")
+#: what :func:`configure_backend` picks when nothing is asked for (the fastest measured)
 DEFAULT_BACKEND = BACKENDS[0]
 
-#: training instances/s of SEResNeXtConfig.cpu_default() (batch 32) on the
-#: reference 2-core CPU machine, per backend and grouped-conv formulation
+#: training instances/s (batch 32, Cox loss, Adam) of ``SEResNeXtConfig.cpu_default()``
+#: measured by ``benchmarks/bench_train.py`` on the reference machine (2 cores shared
+#: with other jobs, load average 6-8), medians of 2 runs, all cores, OMP_WAIT_POLICY=PASSIVE.
+#: TensorFlow's native grouped convolution has no fast CPU kernel; torch's has.
 MEASURED_SPEED: dict[str, dict[str, float]] = {
-    "torch": {"native": 0.0},
-    "tensorflow": {"split": 0.0},
+    "tensorflow": {"native": 2.9, "split": 109.0, "masked": 106.0, "depthwise": 94.0},
+    "torch": {"native": 57.0, "masked": 55.0},
 }
 
-#: fastest formulation per backend (used by ``formulation="auto"``)
-_BEST_FORMULATION: dict[str, str] = {"torch": "native", "tensorflow": "split", "jax": "native"}
+#: fastest formulation per backend (used by ``formulation="auto"``); jax: unmeasured
+_BEST_FORMULATION: dict[str, str] = {"tensorflow": "split", "torch": "native", "jax": "native"}
 _PACKAGE = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}
+#: OpenMP threads sleep instead of spinning while idle: torch on a shared CPU was 2-5x
+#: faster with it (no effect on TensorFlow, whose CPU kernels use their own thread pool)
+_OMP_WAIT_POLICY = "PASSIVE"
 
 
 class BackendAlreadySetWarning(RuntimeWarning):
@@ -65,8 +72,10 @@ def best_formulation(backend: str) -> str:
 
     Examples
     --------
-    >>> best_formulation("tensorflow") in ("native", "split", "masked", "depthwise", "patches")
-    True
+    >>> best_formulation("tensorflow")
+    'split'
+    >>> best_formulation("torch")
+    'native'
     """
     return _BEST_FORMULATION[_check_backend(backend)]
 
@@ -102,9 +111,12 @@ def configure_backend(preferred: str | None = None) -> str:
     Parameters
     ----------
     preferred : str, optional
-        ``"torch"``, ``"tensorflow"`` or ``"jax"``. ``None``: keep a
+        ``"tensorflow"``, ``"torch"`` or ``"jax"``. ``None``: keep a
         ``KERAS_BACKEND`` the user already set, else :data:`DEFAULT_BACKEND`
         (the fastest measured), falling back to the next installed one.
+        Also sets ``OMP_WAIT_POLICY=PASSIVE`` unless set (see
+        :data:`MEASURED_SPEED`); the grouped-conv formulation follows the
+        backend through ``formulation="auto"`` (:func:`best_formulation`).
 
     Returns
     -------
@@ -139,4 +151,6 @@ def configure_backend(preferred: str | None = None) -> str:
     if preferred is None:
         preferred = os.environ.get("KERAS_BACKEND") or next(iter(installed), "tensorflow")
     os.environ["KERAS_BACKEND"] = preferred
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", _OMP_WAIT_POLICY)
     return preferred

@@ -30,10 +30,7 @@ from __future__ import annotations
 __all__ = ["TrainConfig", "TrainResult", "train_signature", "predict_instance_risk", "predict_patient_risk",
            "pretrain_labels", "inner_validation_split"]
 
-import contextlib
 import dataclasses
-import hashlib
-import json
 import time as _time
 import warnings
 from pathlib import Path
@@ -42,195 +39,10 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from npc_lib._io import atomic_dir
-from npc_lib.model.mil import (POOLINGS, BagSampler, bag_members, pool_instances, pool_instances_numpy,
-                               sample_instances)
-from npc_lib.model.seresnext import SEResNeXtConfig
-
-_MONITORS = ("cindex", "cox")
-_PROFILES = ("smoke", "default", "paper")
-_CHECKPOINT_FORMAT = "npc_lib.training-checkpoint/1"
-
-
-def _check_fraction(name: str, value: float, *, upper_open: bool = True) -> float:
-    v = float(value)
-    if not (0.0 <= v < 1.0):
-        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-    return v
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines how a signature is trained (one MR sequence).
-
-    Attributes
-    ----------
-    network : SEResNeXtConfig
-        Architecture; its ``input_shape`` is always ``(box_px, box_px, 1)``
-        and ``head`` ``"risk"`` (set here).
-    box_px : int
-        Network input, pixels per side of a tumour-centred box.
-    box_mm : float
-        Physical side of the box (mm) before it is shrunk to ``box_px``.
-    target_spacing : float
-        In-plane resampling spacing (mm); ``box_mm / target_spacing >= box_px``.
-    batch_patients : int
-        Patients (bags) per batch.
-    min_events_per_batch : int
-        Events each batch must hold (the sampler enlarges batches if needed).
-    max_instances : int or None
-        Slices drawn per bag per batch (None: the whole bag).
-    epochs_pretrain, epochs_cox : int
-        Maximum epochs of stage 1 (3-year classification) and stage 2 (Cox).
-    lr_pretrain, lr_cox : float
-        Adam learning rates of the two stages.
-    patience : int
-        Early stopping: epochs without improvement of the monitored
-        validation value before a stage stops.
-    monitor : {"cindex", "cox"}
-        Stage 2 validation value: Harrell C-index (maximised) or Cox loss.
-    augment : bool
-        Augment training boxes; ``flip``, ``max_rotation_deg``,
-        ``max_shift_px``, ``intensity_jitter`` as in ``augment_batch``.
-    pooling : {"lme", "mean", "max"}
-        MIL pooling (:mod:`npc_lib.model.mil`); ``temperature`` for ``"lme"``.
-    ties : {"breslow", "efron"}
-        Tie handling of the Cox loss.
-    val_fraction : float
-        Share of the training patients held out (stratified by event) for
-        early stopping; 0 = no early stopping.
-    horizon_months : float
-        Stage 1 label horizon (36 months = 3-year DFS).
-    predict_batch : int
-        Instances per forward pass at prediction.
-    """
-
-    network: SEResNeXtConfig = dataclasses.field(default_factory=SEResNeXtConfig.cpu_default)
-    box_px: int = 48
-    box_mm: float = 64.0
-    target_spacing: float = 1.0
-    batch_patients: int = 32
-    min_events_per_batch: int = 2
-    max_instances: int | None = 6
-    epochs_pretrain: int = 6
-    epochs_cox: int = 20
-    lr_pretrain: float = 1e-3
-    lr_cox: float = 3e-4
-    patience: int = 5
-    monitor: str = "cindex"
-    augment: bool = True
-    flip: bool = True
-    max_rotation_deg: float = 10.0
-    max_shift_px: float = 3.0
-    intensity_jitter: float = 0.1
-    pooling: str = "lme"
-    temperature: float = 1.0
-    ties: str = "efron"
-    val_fraction: float = 0.2
-    horizon_months: float = 36.0
-    predict_batch: int = 256
-
-    def __post_init__(self):
-        if not isinstance(self.network, SEResNeXtConfig):
-            raise ValueError(f"network must be an SEResNeXtConfig, got {type(self.network).__name__}")
-        for name in ("box_px", "batch_patients", "predict_batch"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        for name in ("epochs_pretrain", "epochs_cox", "patience", "min_events_per_batch"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
-        if self.max_instances is not None and (not isinstance(self.max_instances, (int, np.integer))
-                                               or isinstance(self.max_instances, bool) or self.max_instances < 1):
-            raise ValueError(f"max_instances must be a positive integer or None, got {self.max_instances!r}")
-        for name in ("box_mm", "target_spacing", "lr_pretrain", "lr_cox", "temperature", "horizon_months"):
-            v = getattr(self, name)
-            if not (np.isfinite(v) and v > 0):
-                raise ValueError(f"{name} must be a positive number, got {v!r}")
-        if self.box_mm / self.target_spacing + 0.5 < self.box_px:
-            raise ValueError(f"box_px={self.box_px} exceeds box_mm / target_spacing = "
-                             f"{self.box_mm / self.target_spacing:g}: use a finer target_spacing")
-        if self.monitor not in _MONITORS:
-            raise ValueError(f"monitor must be one of {_MONITORS}, got {self.monitor!r}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
-        if self.ties not in ("breslow", "efron"):
-            raise ValueError(f"ties must be 'breslow' or 'efron', got {self.ties!r}")
-        _check_fraction("val_fraction", self.val_fraction)
-        net = self.network.replace(input_shape=(int(self.box_px), int(self.box_px), 1), head="risk", n_classes=1)
-        object.__setattr__(self, "network", net)
-
-    # -- presets and serialisation ---------------------------------------------------------
-    @classmethod
-    def for_profile(cls, profile: str, overrides: dict[str, Any] | None = None) -> "TrainConfig":
-        """Preset of a book profile, updated by the profile yml's ``train:`` mapping.
-
-        ``"smoke"``: tiny net on 32 px boxes, a few epochs (seconds; tests);
-        ``"default"``: the CPU-sized SE-ResNeXt on 48 px boxes of 64 mm;
-        ``"paper"``: SE-ResNeXt-50 (32x4d) on 128 px boxes (a GPU).
-        ``overrides`` may hold any field; ``network`` is a mapping of
-        :class:`SEResNeXtConfig` fields updating the preset network.
-
-        Examples
-        --------
-        >>> TrainConfig.for_profile("smoke", {"epochs_cox": 3}).epochs_cox
-        3
-        """
-        if profile not in _PROFILES:
-            raise ValueError(f"profile must be one of {_PROFILES}, got {profile!r}")
-        if profile == "smoke":
-            base = dict(network=SEResNeXtConfig.smoke(), box_px=32, box_mm=48.0, target_spacing=1.5,
-                        batch_patients=8, min_events_per_batch=1, max_instances=4, epochs_pretrain=2,
-                        epochs_cox=3, patience=2, lr_pretrain=2e-3, lr_cox=1e-3, predict_batch=128)
-        elif profile == "default":
-            base = dict(network=SEResNeXtConfig.cpu_default())
-        else:
-            base = dict(network=SEResNeXtConfig.se_resnext50_32x4d(head="risk", n_classes=1, dropout=0.2),
-                        box_px=128, box_mm=64.0, target_spacing=0.5, max_instances=8, epochs_pretrain=20,
-                        epochs_cox=60, patience=10, lr_pretrain=1e-4, lr_cox=3e-5, predict_batch=64)
-        return cls._merge(base, overrides or {})
-
-    @classmethod
-    def _merge(cls, base: dict[str, Any], overrides: dict[str, Any]) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig field(s): {unknown}")
-        merged = {**base, **{k: v for k, v in overrides.items() if k != "network"}}
-        if "network" in overrides:
-            net = overrides["network"]
-            if isinstance(net, SEResNeXtConfig):
-                merged["network"] = net
-            else:
-                current = merged.get("network", SEResNeXtConfig.cpu_default()).get_config()
-                merged["network"] = SEResNeXtConfig.from_config({**current, **dict(net)})
-        return cls(**merged)
-
-    def replace(self, **changes: Any) -> "TrainConfig":
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-serialisable dict (``network`` as :meth:`SEResNeXtConfig.get_config`)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["network"] = self.network.get_config()
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        """Inverse of :meth:`to_dict` (unknown fields raise ValueError).
-
-        Examples
-        --------
-        >>> cfg = TrainConfig.for_profile("smoke")
-        >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
-        True
-        """
-        d = dict(d)
-        net = d.pop("network", None)
-        base = {"network": SEResNeXtConfig.from_config(net)} if net is not None else {}
-        return cls._merge(base, d)
+from npc_lib.model.checkpoint import (CHECKPOINT_FORMAT, assign_variables, load_arrays, quiet_numpy_copy_warning,
+                                      read_checkpoint, run_fingerprint, snapshot_variables, write_checkpoint)
+from npc_lib.model.mil import BagSampler, bag_members, pool_instances, pool_instances_numpy, sample_instances
+from npc_lib.model.train_config import TrainConfig, _check_fraction
 
 
 @dataclasses.dataclass
@@ -316,16 +128,6 @@ def _sampler(event: np.ndarray, config: TrainConfig, seed: int) -> BagSampler:
     return BagSampler(event, batch_size=min(batch, n), min_events=k, seed=seed)
 
 
-@contextlib.contextmanager
-def _quiet_numpy_copy_warning():
-    """Silence one known third-party DeprecationWarning (keras' torch backend calling
-    ``np.array(tensor, copy=False)`` when it hands results back as NumPy)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"__array__ implementation doesn't accept a copy keyword",
-                                category=DeprecationWarning)
-        yield
-
-
 def predict_instance_risk(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Instance risks (inference mode), float64 shape (N,).
 
@@ -333,7 +135,7 @@ def predict_instance_risk(model, x: np.ndarray, batch_size: int = 256) -> np.nda
     step sees one shape only (no retracing).
     """
     out = []
-    with _quiet_numpy_copy_warning():
+    with quiet_numpy_copy_warning():
         for start in range(0, len(x), batch_size):
             chunk = x[start:start + batch_size]
             n = len(chunk)
@@ -391,62 +193,6 @@ def _make_losses(num_segments: int, config: TrainConfig):
     return BagBCE(name="bag_bce"), BagCox(name="bag_cox")
 
 
-# ----------------------------------------------------------------------------- checkpoints
-def _snapshot_vars(variables) -> list[np.ndarray]:
-    from keras import ops
-
-    with _quiet_numpy_copy_warning():
-        return [np.array(ops.convert_to_numpy(v.value), copy=True) for v in variables]
-
-
-def _assign(variables, arrays, what: str) -> None:
-    if len(variables) != len(arrays):
-        raise ValueError(f"checkpoint {what}: {len(arrays)} arrays for {len(variables)} variables")
-    for v, a in zip(variables, arrays):
-        if tuple(v.shape) != tuple(a.shape):
-            raise ValueError(f"checkpoint {what}: shape {a.shape} for variable {v.path} of shape {v.shape}")
-        v.assign(a)
-
-
-def _save_arrays(path: Path, arrays: list[np.ndarray]) -> None:
-    with open(path, "wb") as fh:
-        np.savez(fh, **{f"a{i:04d}": a for i, a in enumerate(arrays)})
-
-
-def _load_arrays(path: Path) -> list[np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        return [z[k] for k in sorted(z.files)]
-
-
-def _fingerprint(instances, time, event, config: TrainConfig, seed: int) -> str:
-    h = hashlib.sha256()
-    h.update(json.dumps({"config": config.to_dict(), "seed": int(seed), "ids": list(instances.patient_ids)},
-                        sort_keys=True).encode())
-    for a in (np.ascontiguousarray(instances.x), instances.bag, np.asarray(time, float), np.asarray(event, bool)):
-        h.update(a.tobytes())
-    return h.hexdigest()
-
-
-def _write_checkpoint(directory: Path, state: dict, model, optimizer, best) -> None:
-    with atomic_dir(directory / "last") as tmp:
-        _save_arrays(tmp / "model.npz", _snapshot_vars(model.variables))
-        if optimizer is not None and optimizer.built:
-            _save_arrays(tmp / "optimizer.npz", _snapshot_vars(optimizer.variables))
-        if best is not None:
-            _save_arrays(tmp / "best.npz", best)
-        (tmp / "state.json").write_text(json.dumps(state, indent=1, sort_keys=True))
-
-
-def _read_checkpoint(directory: Path, fingerprint: str) -> dict | None:
-    state_file = directory / "last" / "state.json"
-    if not state_file.is_file():
-        return None
-    state = json.loads(state_file.read_text())
-    if state.get("format") != _CHECKPOINT_FORMAT or state.get("fingerprint") != fingerprint:
-        return None  # another run's checkpoint: start afresh (it is overwritten after the first epoch)
-    return state
-
-
 # ----------------------------------------------------------------------------- training
 def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 0,
                     checkpoint_dir: str | Path | None = None, progress: bool = True,
@@ -493,11 +239,11 @@ def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 
     seed = int(seed)
     _set_determinism(seed)
     directory = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    fingerprint = _fingerprint(instances, time, event, config, seed)
-    state = _read_checkpoint(directory, fingerprint) if directory is not None else None
+    fingerprint = run_fingerprint(instances, time, event, config, seed)
+    state = read_checkpoint(directory, fingerprint) if directory is not None else None
     resumed = state is not None
     if state is None:
-        state = {"format": _CHECKPOINT_FORMAT, "fingerprint": fingerprint, "stage": 1, "history": [],
+        state = {"format": CHECKPOINT_FORMAT, "fingerprint": fingerprint, "stage": 1, "history": [],
                  "stages": {s: {"epoch": 0, "best": None, "best_epoch": None, "wait": 0, "stopped": False}
                             for s in ("1", "2")}}
 
@@ -506,16 +252,17 @@ def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 
     labels = pretrain_labels(time, event, config.horizon_months)
     model = _build_model(config, seed)
     if resumed:
-        _assign(model.variables, _load_arrays(directory / "last" / "model.npz"), "model")
+        assign_variables(model.variables, load_arrays(directory / "last" / "model.npz"), "model")
     t0, n_inst = _time.perf_counter(), 0
+    resume_stage = state["stage"] if resumed else None  # the stage the checkpoint stopped in
     for stage in (1, 2):
         if state["stage"] > stage:
             continue
         n_inst += _run_stage(stage, model, instances, members, time, event, labels, val, config, seed,
-                             state, directory, progress, on_epoch_end, resumed and state["stage"] == stage)
+                             state, directory, progress, on_epoch_end, resume_stage == stage)
         state["stage"] = stage + 1
         if directory is not None:
-            _write_checkpoint(directory, state, model, None, None)
+            write_checkpoint(directory, state, model, None, None)
     history = pd.DataFrame(state["history"], columns=["stage", "epoch", "loss", "val_loss", "val_cindex",
                                                       "seconds", "instances"])
     s1, s2 = state["stages"]["1"], state["stages"]["2"]
@@ -567,16 +314,18 @@ def _run_stage(stage, model, instances, members, time, event, labels, val, confi
             return 0
     sampler = _sampler(strat, config, seed + 1000 * stage)
     bce, cox = _make_losses(sampler.batch_size, config)
+    if config.lr_schedule == "cosine":
+        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max_epochs * sampler.n_batches, alpha=0.05)
     optimizer = keras.optimizers.Adam(learning_rate=lr)
-    with _quiet_numpy_copy_warning():
+    with quiet_numpy_copy_warning():
         model.compile(optimizer=optimizer, loss=bce if stage == 1 else cox, jit_compile=False)
         optimizer.build(model.trainable_variables)
     best = None
     if resume_stage and directory is not None:
         if (directory / "last" / "optimizer.npz").is_file():
-            _assign(optimizer.variables, _load_arrays(directory / "last" / "optimizer.npz"), "optimizer")
+            assign_variables(optimizer.variables, load_arrays(directory / "last" / "optimizer.npz"), "optimizer")
         if (directory / "last" / "best.npz").is_file():
-            best = _load_arrays(directory / "last" / "best.npz")
+            best = load_arrays(directory / "last" / "best.npz")
     val_idx = np.flatnonzero(val)
     val_set = instances.subset([instances.patient_ids[i] for i in val_idx]) if val_idx.size else None
     if stage == 1 and val_set is not None:
@@ -604,7 +353,7 @@ def _run_stage(stage, model, instances, members, time, event, labels, val, confi
                 x = augment_batch(x, rng, flip=config.flip, max_rotation_deg=config.max_rotation_deg,
                                   max_shift_px=config.max_shift_px, intensity_jitter=config.intensity_jitter)
             y = np.column_stack([seg, w, target[patients][seg]]).astype(np.float32)
-            with _quiet_numpy_copy_warning():
+            with quiet_numpy_copy_warning():
                 loss = model.train_on_batch(x, y)
             losses.append(float(np.asarray(loss).reshape(-1)[0]))
             n_epoch += len(idx)
@@ -629,16 +378,16 @@ def _run_stage(stage, model, instances, members, time, event, labels, val, confi
                 value = row["val_cindex"] if config.monitor == "cindex" else -row["val_loss"]
             if st["best"] is None or value > st["best"]:
                 st.update(best=value, best_epoch=epoch + 1, wait=0)
-                best = _snapshot_vars(model.variables)
+                best = snapshot_variables(model.variables)
             else:
                 st["wait"] += 1
                 st["stopped"] = st["wait"] >= config.patience
         st["epoch"] = epoch + 1
         state["history"].append(row)
         if directory is not None:
-            _write_checkpoint(directory, state, model, optimizer, best)
+            write_checkpoint(directory, state, model, optimizer, best)
         if on_epoch_end is not None:
             on_epoch_end(dict(row))
     if best is not None:
-        _assign(model.variables, best, "best weights")
+        assign_variables(model.variables, best, "best weights")
     return n_inst

@@ -17,7 +17,7 @@ Risk convention: more points = higher risk = lower survival.
 
 from __future__ import annotations
 
-__all__ = ["NomogramRow", "nomogram_inputs", "nomogram_layout", "plot_nomogram"]
+__all__ = ["NomogramRow", "nomogram_inputs", "nomogram_layout", "outside_axes", "plot_nomogram"]
 
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -183,6 +183,30 @@ def nomogram_inputs(nom: Nomogram, values: Mapping[str, float]) -> tuple[pd.Data
     return pd.DataFrame([row], columns=list(nom.covariates)), filled, ignored
 
 
+def outside_axes(nom: Nomogram, row: pd.DataFrame) -> list:
+    """Covariates whose value in the one-row ``row`` lies outside their nomogram axis.
+
+    Their points are extrapolated (as rms computes them); the drawing puts
+    the mark, hollow, at the end of the axis.
+
+    >>> from npc_lib.stats.cox import fit_cox
+    >>> d = pd.DataFrame({"t": [5, 8, 9, 12, 15, 20, 22, 30], "e": [1, 1, 1, 0, 1, 1, 0, 1],
+    ...                   "x": [2.1, 1.5, 1.9, 0.3, 1.0, 0.2, 0.8, 0.1]})
+    >>> nom = Nomogram.from_cox(fit_cox(d, "t", "e", ["x"]), d)
+    >>> outside_axes(nom, pd.DataFrame({"x": [3.0]})), outside_axes(nom, pd.DataFrame({"x": [1.0]}))
+    (['x'], [])
+    """
+    nom = _check_nomogram(nom)
+    if not isinstance(row, pd.DataFrame) or len(row) != 1:
+        raise ValueError("row must be a one-row DataFrame (see nomogram_inputs)")
+    out = []
+    for c in nom.covariates:
+        v, axis = float(row[c].iloc[0]), nom.axis_values[c]
+        if v < axis.min() - 1e-12 or v > axis.max() + 1e-12:
+            out.append(c)
+    return out
+
+
 def plot_nomogram(nom: Nomogram, times: Sequence[float] = (36.0, 60.0), *,
                   time_labels: Sequence[str] | None = None, labels: Mapping[str, str] | None = None,
                   value_labels: Mapping[str, Mapping[float, str]] | None = None,
@@ -197,7 +221,9 @@ def plot_nomogram(nom: Nomogram, times: Sequence[float] = (36.0, 60.0), *,
         As :func:`nomogram_layout`.
     patient : pandas.DataFrame, optional
         One row with the nomogram's covariates (:func:`nomogram_inputs`):
-        its points per predictor, total points and survival are marked in red.
+        its points per predictor, total points and survival are marked in red
+        (a value outside its axis, :func:`outside_axes`, as a hollow mark at
+        the axis end; its extrapolated points still count in the total).
     title : str
 
     Returns
@@ -249,11 +275,16 @@ def _mark_patient(fig, nom: Nomogram, rows: list[NomogramRow], patient: pd.DataF
     tp = float(nom.total_points(patient)[0])
     total_row = next(r for r in rows if r.kind == "total")
     f = nom.maxscale / float(total_row.ticks.value.max())
-    marks, lines_x, lines_y = [], [], []
+    outside = outside_axes(nom, patient)
+    marks, lines_x, lines_y, hollow = [], [], [], []
     for k, row in enumerate(rows):
         y = -float(k)
         if row.kind == "predictor":
             x = float(pts[row.key])
+            if row.key in outside:   # extrapolated: draw at the end of the axis, hollow
+                x_axis = float(np.clip(x, row.ticks.x.min(), row.ticks.x.max()))
+                hollow.append((x_axis, y, f"{row.label}: {x:.0f} points (value outside the axis, extrapolated)"))
+                continue
             marks.append((x, y, f"{row.label}: {x:.0f} points"))
             lines_x += [x, x, None]
             lines_y += [y, 0.0, None]
@@ -274,3 +305,8 @@ def _mark_patient(fig, nom: Nomogram, rows: list[NomogramRow], patient: pd.DataF
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", marker=dict(color=_HIGHLIGHT, size=8),
                              text=shown, textposition="bottom right", textfont=dict(color=_HIGHLIGHT, size=10),
                              customdata=text, hovertemplate="%{customdata}<extra></extra>", showlegend=False))
+    if hollow:
+        hx, hy, htext = (list(v) for v in zip(*hollow))
+        fig.add_trace(go.Scatter(x=hx, y=hy, mode="markers", hovertemplate="%{customdata}<extra></extra>",
+                                 marker=dict(color=_HIGHLIGHT, size=9, symbol="circle-open", line=dict(width=2)),
+                                 customdata=htext, showlegend=False))

@@ -194,11 +194,12 @@ def plot_calibration(curves: Mapping, *, title: str = "Calibration", x_label: st
     fig.add_trace(go.Scatter(x=[lo, 1], y=[lo, 1], mode="lines", name="ideal",
                              line=dict(color="grey", dash="dash"), hoverinfo="skip"))
     if missing:
-        fig.add_annotation(x=0.02, y=0.98, xref="paper", yref="paper", showarrow=False, xanchor="left",
+        fig.add_annotation(x=0.02, y=0.98, xref="x domain", yref="y domain", showarrow=False, xanchor="left",
                            text="not estimable on this cohort: " + ", ".join(missing))
-    fig.update_layout(title=title, xaxis=dict(title=x_label, range=[lo, 1.01]),
-                      yaxis=dict(title=y_label, range=[lo, 1.01], scaleanchor="x", scaleratio=1), height=500,
-                      legend=dict(x=0.98, y=0.02, xanchor="right", yanchor="bottom"))
+    fig.update_layout(title=title, xaxis=dict(title=x_label, range=[lo, 1.01], constrain="domain"),
+                      yaxis=dict(title=y_label, range=[lo, 1.01], scaleanchor="x", scaleratio=1,
+                                 constrain="domain"), height=520,
+                      legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.15, yanchor="top"))
     return fig
 
 
@@ -331,7 +332,8 @@ def plot_forest(table: pd.DataFrame, *, title: str = "Hazard ratios", labels: Ma
     ok = np.isfinite(hr) & (hr > 0) & np.isfinite(lo) & np.isfinite(hi) & (lo > 0)
     p = table["p"].to_numpy(dtype=float) if "p" in table.columns else np.full(len(table), np.nan)
     text = [(f"{h:.2f} ({a:.2f}-{b:.2f})" if k else "not estimable")
-            + (f", p={q:.3f}" if np.isfinite(q) and k else "") for h, a, b, q, k in zip(hr, lo, hi, p, ok)]
+            + ((", p<0.001" if q < 0.001 else f", p={q:.3f}") if np.isfinite(q) and k else "")
+            for h, a, b, q, k in zip(hr, lo, hi, p, ok)]
     fig = go.Figure(go.Scatter(
         x=np.where(ok, hr, np.nan), y=names, mode="markers", marker=dict(symbol="square", size=9, color="#1f77b4"),
         error_x=dict(type="data", array=np.where(ok, hi - hr, 0), arrayminus=np.where(ok, hr - lo, 0), thickness=1.5),

@@ -53,10 +53,10 @@ def training_config(profile: str | Path = "default"):
     >>> training_config("smoke").box_px
     32
     """
-    from npc_lib.model.training import _PROFILES, TrainConfig
+    from npc_lib.model.train_config import PROFILES, TrainConfig
 
     params = _profile(profile)
-    preset = params["profile"] if params["profile"] in _PROFILES else "default"
+    preset = params["profile"] if params["profile"] in PROFILES else "default"
     return TrainConfig.for_profile(preset, params.get("train") or {})
 
 
@@ -123,7 +123,8 @@ def run_training(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "d
 
     from npc_lib.cohort.load import load_cohort
     from npc_lib.cohort.split import split_cohort
-    from npc_lib.model.training import _quiet_numpy_copy_warning, predict_patient_risk, train_signature
+    from npc_lib.model.checkpoint import quiet_numpy_copy_warning
+    from npc_lib.model.training import predict_patient_risk, train_signature
 
     sequence = _check_sequence(sequence)
     out_dir = Path(out_dir)
@@ -163,7 +164,7 @@ def run_training(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "d
         "history": result.history.replace({np.nan: None}).to_dict(orient="records"),
         "val_patients": result.val_patients,
     })
-    with atomic_path(out_dir / f"model_{sequence}.weights.h5") as tmp, _quiet_numpy_copy_warning():
+    with atomic_path(out_dir / f"model_{sequence}.weights.h5") as tmp, quiet_numpy_copy_warning():
         result.model.save_weights(tmp)
     write_json({"config": config.to_dict(), "instances": instances.meta, "sequence": sequence},
                out_dir / f"preprocess_{sequence}.json")
@@ -179,7 +180,8 @@ def load_signature_model(out_dir, sequence: str):
     standardiser in ``preprocess["instances"]["standardizer"]``).
     """
     from npc_lib.model.seresnext import build_se_resnext
-    from npc_lib.model.training import TrainConfig, _quiet_numpy_copy_warning
+    from npc_lib.model.checkpoint import quiet_numpy_copy_warning
+    from npc_lib.model.train_config import TrainConfig
 
     sequence = _check_sequence(sequence)
     out_dir = Path(out_dir)
@@ -189,7 +191,7 @@ def load_signature_model(out_dir, sequence: str):
     preprocess = json.loads(path.read_text())
     config = TrainConfig.from_dict(preprocess["config"])
     model = build_se_resnext(config.network, name="signature")
-    with _quiet_numpy_copy_warning():
+    with quiet_numpy_copy_warning():
         model.load_weights(out_dir / f"model_{sequence}.weights.h5")
     return model, config, preprocess
 

@@ -1,0 +1,213 @@
+"""The configuration of a signature's training (A7): :class:`TrainConfig` and its presets.
+
+One frozen dataclass holds everything that defines how a DL signature is
+trained: the network (:class:`~npc_lib.model.seresnext.SEResNeXtConfig`), the
+instance boxes, MIL batching and pooling, the two stages' epochs and learning
+rates, early stopping and augmentation. :meth:`TrainConfig.for_profile` gives
+the presets of the book's profiles (``smoke``, ``default``, ``paper``),
+updated by the ``train:`` mapping of ``book/params/<profile>.yml``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["TrainConfig", "PROFILES", "MONITORS", "SCHEDULES"]
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from npc_lib.model.mil import POOLINGS
+from npc_lib.model.seresnext import SEResNeXtConfig
+
+MONITORS: tuple[str, ...] = ("cindex", "cox")
+SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+PROFILES: tuple[str, ...] = ("smoke", "default", "paper")
+
+
+def _check_fraction(name: str, value: float) -> float:
+    v = float(value)
+    if not (0.0 <= v < 1.0):
+        raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    return v
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines how a signature is trained (one MR sequence).
+
+    Attributes
+    ----------
+    network : SEResNeXtConfig
+        Architecture; its ``input_shape`` is always ``(box_px, box_px, 1)``
+        and ``head`` ``"risk"`` (set here).
+    box_px : int
+        Network input, pixels per side of a tumour-centred box.
+    box_mm : float
+        Physical side of the box (mm) before it is shrunk to ``box_px``.
+    target_spacing : float
+        In-plane resampling spacing (mm); ``box_mm / target_spacing >= box_px``.
+    batch_patients : int
+        Patients (bags) per batch.
+    min_events_per_batch : int
+        Events each batch must hold (the sampler enlarges batches if needed).
+    max_instances : int or None
+        Slices drawn per bag per batch (None: the whole bag).
+    epochs_pretrain, epochs_cox : int
+        Maximum epochs of stage 1 (3-year classification) and stage 2 (Cox).
+    lr_pretrain, lr_cox : float
+        Adam learning rates of the two stages.
+    lr_schedule : {"cosine", "constant"}
+        ``"cosine"``: each stage's rate decays along a half cosine from its
+        initial value to 5% of it over the stage's maximum number of batch
+        steps (stabilises the late epochs); ``"constant"``: no decay.
+    patience : int
+        Early stopping: epochs without improvement of the monitored
+        validation value before a stage stops.
+    monitor : {"cindex", "cox"}
+        Stage 2 validation value: Harrell C-index (maximised) or Cox loss.
+    augment : bool
+        Augment training boxes; ``flip``, ``max_rotation_deg``,
+        ``max_shift_px``, ``intensity_jitter`` as in ``augment_batch``.
+    pooling : {"lme", "mean", "max"}
+        MIL pooling (:mod:`npc_lib.model.mil`); ``temperature`` for ``"lme"``.
+    ties : {"breslow", "efron"}
+        Tie handling of the Cox loss.
+    val_fraction : float
+        Share of the training patients held out (stratified by event) for
+        early stopping; 0 = no early stopping.
+    horizon_months : float
+        Stage 1 label horizon (36 months = 3-year DFS).
+    predict_batch : int
+        Instances per forward pass at prediction.
+    """
+
+    network: SEResNeXtConfig = dataclasses.field(default_factory=SEResNeXtConfig.cpu_default)
+    box_px: int = 48
+    box_mm: float = 64.0
+    target_spacing: float = 1.0
+    batch_patients: int = 32
+    min_events_per_batch: int = 2
+    max_instances: int | None = 6
+    epochs_pretrain: int = 6
+    epochs_cox: int = 20
+    lr_pretrain: float = 1e-3
+    lr_cox: float = 3e-4
+    lr_schedule: str = "cosine"
+    patience: int = 5
+    monitor: str = "cindex"
+    augment: bool = True
+    flip: bool = True
+    max_rotation_deg: float = 10.0
+    max_shift_px: float = 3.0
+    intensity_jitter: float = 0.1
+    pooling: str = "lme"
+    temperature: float = 1.0
+    ties: str = "efron"
+    val_fraction: float = 0.2
+    horizon_months: float = 36.0
+    predict_batch: int = 256
+
+    def __post_init__(self):
+        if not isinstance(self.network, SEResNeXtConfig):
+            raise ValueError(f"network must be an SEResNeXtConfig, got {type(self.network).__name__}")
+        for name in ("box_px", "batch_patients", "predict_batch"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("epochs_pretrain", "epochs_cox", "patience", "min_events_per_batch"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
+        if self.max_instances is not None and (not isinstance(self.max_instances, (int, np.integer))
+                                               or isinstance(self.max_instances, bool) or self.max_instances < 1):
+            raise ValueError(f"max_instances must be a positive integer or None, got {self.max_instances!r}")
+        for name in ("box_mm", "target_spacing", "lr_pretrain", "lr_cox", "temperature", "horizon_months"):
+            v = getattr(self, name)
+            if not (np.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
+        if self.box_mm / self.target_spacing + 0.5 < self.box_px:
+            raise ValueError(f"box_px={self.box_px} exceeds box_mm / target_spacing = "
+                             f"{self.box_mm / self.target_spacing:g}: use a finer target_spacing")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"monitor must be one of {MONITORS}, got {self.monitor!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.ties not in ("breslow", "efron"):
+            raise ValueError(f"ties must be 'breslow' or 'efron', got {self.ties!r}")
+        _check_fraction("val_fraction", self.val_fraction)
+        net = self.network.replace(input_shape=(int(self.box_px), int(self.box_px), 1), head="risk", n_classes=1)
+        object.__setattr__(self, "network", net)
+
+    # -- presets and serialisation ---------------------------------------------------------
+    @classmethod
+    def for_profile(cls, profile: str, overrides: dict[str, Any] | None = None) -> "TrainConfig":
+        """Preset of a book profile, updated by the profile yml's ``train:`` mapping.
+
+        ``"smoke"``: tiny net on 32 px boxes, a few epochs (seconds; tests);
+        ``"default"``: the CPU-sized SE-ResNeXt on 48 px boxes of 64 mm;
+        ``"paper"``: SE-ResNeXt-50 (32x4d) on 128 px boxes (a GPU).
+        ``overrides`` may hold any field; ``network`` is a mapping of
+        :class:`SEResNeXtConfig` fields updating the preset network.
+
+        Examples
+        --------
+        >>> TrainConfig.for_profile("smoke", {"epochs_cox": 3}).epochs_cox
+        3
+        """
+        if profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+        if profile == "smoke":
+            base = dict(network=SEResNeXtConfig.smoke(), box_px=32, box_mm=48.0, target_spacing=1.5,
+                        batch_patients=8, min_events_per_batch=1, max_instances=4, epochs_pretrain=2,
+                        epochs_cox=3, patience=2, lr_pretrain=2e-3, lr_cox=1e-3, predict_batch=128)
+        elif profile == "default":
+            base = dict(network=SEResNeXtConfig.cpu_default())
+        else:
+            base = dict(network=SEResNeXtConfig.se_resnext50_32x4d(head="risk", n_classes=1, dropout=0.2),
+                        box_px=128, box_mm=64.0, target_spacing=0.5, max_instances=8, epochs_pretrain=20,
+                        epochs_cox=60, patience=10, lr_pretrain=1e-4, lr_cox=3e-5, predict_batch=64)
+        return cls._merge(base, overrides or {})
+
+    @classmethod
+    def _merge(cls, base: dict[str, Any], overrides: dict[str, Any]) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - names)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig field(s): {unknown}")
+        merged = {**base, **{k: v for k, v in overrides.items() if k != "network"}}
+        if "network" in overrides:
+            net = overrides["network"]
+            if isinstance(net, SEResNeXtConfig):
+                merged["network"] = net
+            else:
+                current = merged.get("network", SEResNeXtConfig.cpu_default()).get_config()
+                merged["network"] = SEResNeXtConfig.from_config({**current, **dict(net)})
+        return cls(**merged)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dict (``network`` as :meth:`SEResNeXtConfig.get_config`)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["network"] = self.network.get_config()
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Inverse of :meth:`to_dict` (unknown fields raise ValueError).
+
+        Examples
+        --------
+        >>> cfg = TrainConfig.for_profile("smoke")
+        >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
+        True
+        """
+        d = dict(d)
+        net = d.pop("network", None)
+        base = {"network": SEResNeXtConfig.from_config(net)} if net is not None else {}
+        return cls._merge(base, d)

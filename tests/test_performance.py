@@ -1,0 +1,232 @@
+"""Guarded model selection and performance tables (npc_lib.stats.performance)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from npc_lib.stats import (calibration_curve, compare_concordance, concordance_index, decision_curve,
+                           hazard_ratio, kaplan_meier, logrank_test, stepwise_cox, time_dependent_roc)
+from npc_lib.stats.performance import (attempt, calibration_at, compare_models, concordance_table,
+                                       decision_curve_table, format_ci, format_p, quietly, risk_group_summary,
+                                       infinite_coefficients, select_model, time_dependent_roc_table,
+                                       usable_covariates)
+
+
+def _cohort(n=200, seed=0, follow_up=80.0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    lp = 0.8 * x[:, 0] + 0.4 * x[:, 1]
+    t_event = rng.exponential(60.0 * np.exp(-lp))
+    t_cens = rng.uniform(20.0, follow_up, n)
+    df = pd.DataFrame(x, columns=["a", "b", "noise"])
+    df["time"] = np.minimum(t_event, t_cens).round(2)
+    df["event"] = (t_event <= t_cens).astype(int)
+    df["lp"] = lp
+    return df
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return _cohort()
+
+
+# --------------------------------------------------------------------------- warnings as notes
+
+
+def test_quietly_records_runtime_warnings_once():
+    def noisy():
+        for _ in range(3):
+            warnings.warn("monotone", RuntimeWarning)
+        np.float64(1.0) / np.float64(0.0)
+        return 7
+
+    assert quietly(noisy) == (7, ["monotone"])
+
+
+def test_attempt_turns_value_error_into_note():
+    def bad():
+        raise ValueError("t=60 is beyond the last follow-up time")
+
+    assert attempt(bad) == (None, ["t=60 is beyond the last follow-up time"])
+    with pytest.raises(TypeError):
+        attempt(lambda: 1 + "a")
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def test_select_model_matches_stepwise(cohort):
+    m = select_model(cohort, ["a", "b", "noise"], name="m")
+    ref = stepwise_cox(cohort, "time", "event", ["a", "b", "noise"])
+    assert m.selected == ref.selected and m.used == ref.selected and not m.fallback_used
+    assert np.allclose(m.fit.params.to_numpy(), ref.final.params.to_numpy())
+    d = m.to_dict()
+    assert d["covariates"] == m.used and set(d["coef"]) == set(m.used)
+    assert d["coef"]["a"] == pytest.approx(float(ref.final.params["a"]))
+
+
+def test_select_model_fallback_when_nothing_kept():
+    rng = np.random.default_rng(4)
+    d = pd.DataFrame({"time": rng.exponential(size=80), "event": 1, "z": rng.normal(size=80),
+                      "sig": rng.normal(size=80)})
+    m = select_model(d, ["z"], fallback=["sig"])
+    assert m.selected == [] and m.used == ["sig"] and m.fallback_used
+    assert list(m.fit.covariates) == ["sig"]
+    assert "stepwise AIC kept no covariate" in m.notes
+    null = select_model(d, ["z"])
+    assert null.used == [] and null.fit.covariates == ()
+
+
+def test_select_model_monotone_likelihood_is_a_note():
+    rng = np.random.default_rng(2)
+    d = pd.DataFrame({"time": rng.exponential(size=40), "event": rng.integers(0, 2, 40),
+                      "x": rng.normal(size=40)})
+    d["rare"] = 0.0
+    d.loc[d.index[:3], "rare"] = 1.0
+    d.loc[d.index[:3], "event"] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = select_model(d, ["x", "rare"])
+    assert any("infinite" in n or "converge" in n for n in m.notes)
+
+
+# --------------------------------------------------------------------------- discrimination
+
+
+def test_concordance_table_agrees_with_concordance_index(cohort):
+    tab = concordance_table(cohort.time, cohort.event, {"lp": cohort.lp, "a": cohort.a})
+    for name in ("lp", "a"):
+        r = concordance_index(cohort.time, cohort.event, cohort[name])
+        row = tab.set_index("model").loc[name]
+        assert row.c_index == pytest.approx(r.c_index) and row.lower == pytest.approx(r.lower)
+        assert row.p_value == pytest.approx(r.p_value) and row.note == ""
+    assert tab.events.iloc[0] == cohort.event.sum()
+
+
+def test_concordance_table_constant_and_length_errors(cohort):
+    tab = concordance_table(cohort.time, cohort.event, {"null": np.zeros(len(cohort))})
+    assert np.isnan(tab.c_index.iloc[0]) and tab.note.iloc[0] == "risk is constant"
+    with pytest.raises(ValueError, match=r"scores\['x'\]: length 3 differs"):
+        concordance_table(cohort.time, cohort.event, {"x": [1, 2, 3]})
+    with pytest.raises(ValueError, match="non-empty mapping"):
+        concordance_table(cohort.time, cohort.event, {})
+
+
+def test_compare_models_agrees_with_survcomp_port(cohort):
+    r = compare_models(cohort.time, cohort.event, cohort.lp, cohort.b)
+    ref = compare_concordance(cohort.time, cohort.event, cohort.lp, cohort.b)
+    assert r["p_value"] == pytest.approx(ref.p_value) and r["c_new"] == pytest.approx(ref.c1)
+    assert r["p_two_sided"] == pytest.approx(2 * min(ref.p_value, 1 - ref.p_value))
+    assert r["note"] == ""
+
+
+def test_time_dependent_roc_table_matches_and_flags_undefined(cohort):
+    scores = {"lp": cohort.lp, "noise": cohort.noise}
+    tab, curves = time_dependent_roc_table(cohort.time, cohort.event, scores, [36.0, 500.0])
+    ref = time_dependent_roc(cohort.time, cohort.event, cohort.lp, 36.0)
+    row = tab[(tab.model == "lp") & (tab.time == 36.0)].iloc[0]
+    assert row.auc == pytest.approx(ref.auc) and row.cases == int(((cohort.time < 36) & (cohort.event == 1)).sum())
+    assert tab[tab.time == 500.0].auc.isna().all()
+    assert tab[tab.time == 500.0].note.str.contains("no controls").all()
+    assert set(curves[36.0]) == {"lp", "noise"} and curves[500.0] == {}
+    assert tab.set_index(["model", "time"]).loc[("lp", 36.0), "auc"] > tab.set_index(["model", "time"]).loc[
+        ("noise", 36.0), "auc"]
+
+
+# --------------------------------------------------------------------------- risk groups
+
+
+def test_risk_group_summary_agrees_with_survival_functions(cohort):
+    high = (cohort.lp > np.quantile(cohort.lp, 0.7)).astype(int).to_numpy()
+    s = risk_group_summary(cohort.time, cohort.event, high, t=60.0)
+    hr = hazard_ratio(cohort.time, cohort.event, high)
+    lr = logrank_test(cohort.time, cohort.event, high)
+    assert s["hr"] == pytest.approx(hr.hr) and s["hr_lower"] == pytest.approx(hr.lower)
+    assert s["logrank_p"] == pytest.approx(lr.p_value)
+    hi = high == 1
+    km_hi = kaplan_meier(cohort.time[hi], cohort.event[hi], [60.0]).survival.iloc[0]
+    assert s["surv_high"] == pytest.approx(km_hi)
+    assert s["n_high"] == hi.sum() and s["events_low"] == cohort.event[~hi].sum()
+    assert s["hr"] > 1 and s["surv_high"] < s["surv_low"] and s["note"] == ""
+
+
+def test_risk_group_summary_degenerate_groups():
+    t, e = [1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 0, 0]
+    s = risk_group_summary(t, e, [1, 1, 1, 0, 0, 0], t=2.5)
+    assert np.isnan(s["hr"]) and s["surv_low"] == 1.0 and "no events" in s["note"]
+    assert np.isfinite(s["logrank_p"])
+    empty = risk_group_summary(t, e, [0] * 6, t=2.5)
+    assert empty["n_high"] == 0 and np.isnan(empty["surv_high"]) and empty["note"] == "one risk group is empty"
+    assert np.isnan(risk_group_summary(t, e, [1, 0, 1, 0, 1, 0], t=10)["surv_low"])  # past follow-up
+    with pytest.raises(ValueError, match="high must be 0/1"):
+        risk_group_summary(t, e, [2, 0, 1, 0, 1, 0])
+
+
+# --------------------------------------------------------------------------- calibration, decision curves
+
+
+def test_calibration_at_uses_n_over_groups(cohort):
+    pred = np.exp(-np.exp(cohort.lp) * 36.0 / 60.0)
+    cal, note = calibration_at(cohort.time, cohort.event, pred, 36.0, groups=4)
+    ref = calibration_curve(cohort.time, cohort.event, pred, 36.0, m=len(cohort) // 4)
+    assert note == "" and len(cal.table) == 4
+    pd.testing.assert_frame_equal(cal.table, ref.table)
+
+
+def test_calibration_at_falls_back_to_fewer_groups_and_reports_undefined():
+    t = np.arange(1.0, 13.0)
+    e = np.array([1, 0] * 6)
+    pred = np.array([0.9] * 9 + [0.5, 0.4, 0.3])   # tied predictions merge quantile cuts
+    cal, note = calibration_at(t, e, pred, 6.0, groups=6)
+    assert cal is not None and "groups instead of 6" in note
+    none, why = calibration_at(t, e, pred, 60.0, groups=3)
+    assert none is None and "beyond the last follow-up" in why
+    with pytest.raises(ValueError, match="groups must be a positive integer"):
+        calibration_at(t, e, pred, 6.0, groups=0)
+
+
+def test_decision_curve_table_long_form(cohort):
+    risk = 1 - np.exp(-np.exp(cohort.lp) * 36.0 / 60.0)
+    th = [0.05, 0.1, 0.2]
+    tab, note = decision_curve_table(cohort.time, cohort.event, {"m": risk}, 36.0, th)
+    ref = decision_curve(cohort.time, cohort.event, risk, 36.0, th)
+    assert note == "" and list(tab.model.unique()) == ["m", "Treat all", "Treat none"]
+    assert np.allclose(tab[tab.model == "m"].net_benefit, ref.net_benefit)
+    assert np.allclose(tab[tab.model == "Treat all"].net_benefit, ref.treat_all)
+    empty, why = decision_curve_table(cohort.time, cohort.event, {"m": risk}, 1e4, th)
+    assert empty.empty and "beyond" in why
+
+
+def test_formatters():
+    assert format_p(0.0004) == "<0.001" and format_p(0.05) == "0.050" and format_p(np.nan) == "NA"
+    assert format_ci(6.123, 3.72, 10.07, 2) == "6.12 (3.72-10.07)"
+    assert format_ci(np.nan, 0, 1) == "NA" and format_ci(0.7, np.nan, 0.9) == "0.700"
+
+
+def test_select_model_leaves_out_constant_covariates(cohort):
+    d = cohort.assign(who=0.0)
+    m = select_model(d, ["who", "a", "b"], fallback=["who", "a"])
+    assert "who" not in m.used and m.notes[0] == "left out, constant in these data: who"
+    with pytest.raises(ValueError, match="every covariate is constant"):
+        select_model(d, ["who"])
+    with pytest.raises(ValueError, match=r"covariates not in df: \['zzz'\]"):
+        usable_covariates(d, ["a", "zzz"])
+
+
+def test_select_model_leaves_out_infinite_coefficients(cohort):
+    d = cohort.copy()
+    d["rare"] = 0.0
+    idx = d.index[d.event == 0][:4]
+    d.loc[idx, "rare"] = 1.0                                # no event among the 'rare' patients
+    kept = select_model(d, ["a", "b", "rare"], drop_infinite=False)
+    assert "rare" in kept.used and infinite_coefficients(kept.fit, d) == ["rare"]
+    m = select_model(d, ["a", "b", "rare"], fallback=["rare", "a"])
+    assert m.excluded == ["rare"] and "rare" not in m.used and m.used == ["a", "b"]
+    assert "left out, infinite coefficient (monotone likelihood): rare" in m.notes
+    assert m.to_dict()["excluded_infinite"] == ["rare"]
+    only = select_model(d[["time", "event", "rare"]], ["rare"], fallback=["rare"])
+    assert only.used == [] and only.fit.covariates == () and not only.fallback_used
