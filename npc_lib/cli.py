@@ -76,6 +76,37 @@ def _cmd_crossval(args) -> int:
     return 0
 
 
+def _parse_values(items: list[str]) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--value: expected NAME=VALUE, got {item!r}")
+        try:
+            values[key] = float(raw)
+        except ValueError:
+            values[key] = raw
+    return values
+
+
+def _cmd_nomogram(args) -> int:
+    from .cohort.covariates import code_values
+    from .stats.nomogram_export import NomogramCalculator
+
+    calc = NomogramCalculator.from_json(args.model)
+    result = calc.predict(code_values(_parse_values(args.value)))
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    labels = calc.labels or {}
+    for cov, pts in result["points"].items():
+        print(f"{labels.get(cov, cov):>32}: {pts:7.1f} points")
+    print(f"{'total':>32}: {result['total_points']:7.1f} points")
+    for t, s in result["survival"].items():
+        print(f"{f'DFS at {t:g} {calc.time_unit}':>32}: {100 * s:6.1f} %")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``npc`` (one sub-command per task)."""
     p = argparse.ArgumentParser(prog="npc", description=__doc__)
@@ -105,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--run", type=Path, help="run folder (default runs/default)")
     b.add_argument("--out", type=Path, help="build folder (default _build)")
     b.set_defaults(func=_cmd_book)
+
+    m = sub.add_parser("nomogram", help="one patient's nomogram points and DFS from a nomogram.json (A22)")
+    m.add_argument("--model", required=True, type=Path, help="nomogram.json written by chapter 06")
+    m.add_argument("--value", action="append", default=[], metavar="NAME=VALUE",
+                   help="a clinical value (age=50, ldh=500, ebv_dna=3000 or 'ebv_dna=< 4000', sex=F, "
+                        "smoking=yes) or a signature (DL_T1_sig=0.4); repeat for each")
+    m.add_argument("--json", action="store_true", help="print the result as JSON")
+    m.set_defaults(func=_cmd_nomogram)
 
     for name, func, helptext in (
         ("train", _cmd_train, "train one sequence's DL signature (SE-ResNeXt, MIL, Cox loss)"),

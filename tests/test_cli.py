@@ -35,3 +35,27 @@ def test_cli_run_unknown_profile(capsys):
 def test_cli_train_rejects_unknown_sequence():
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--cohort", "c", "--sequence", "T3", "--out", "o"])
+
+
+def test_cli_nomogram_from_exported_model(tmp_path, capsys):
+    import numpy as np
+
+    from npc_lib.stats.cox import fit_cox
+    from npc_lib.stats.nomogram import Nomogram
+    from npc_lib.stats.nomogram_export import export_nomogram
+
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"age": rng.normal(45, 10, 120).round(), "ebv_dna_ge_4000": rng.integers(0, 2, 120) * 1.0})
+    d["t"] = rng.exponential(50, 120) + 1
+    d["e"] = (rng.random(120) < 0.6).astype(int)
+    nom = Nomogram.from_cox(fit_cox(d, "t", "e", ["age", "ebv_dna_ge_4000"]), d[["age", "ebv_dna_ge_4000"]])
+    model = export_nomogram(nom, [36, 60], tmp_path / "nomogram.json")
+    assert main(["nomogram", "--model", str(model), "--value", "age=50", "--value", "ebv_dna=5000", "--json"]) == 0
+    import json
+
+    out = json.loads(capsys.readouterr().out)
+    expected = float(nom.total_points(pd.DataFrame({"age": [50.0], "ebv_dna_ge_4000": [1.0]}))[0])
+    assert out["total_points"] == pytest.approx(expected)
+    assert set(out["survival"]) == {"36.0", "60.0"}
+    assert main(["nomogram", "--model", str(model), "--value", "age=50"]) == 2
+    assert "missing field(s) ['ebv_dna_ge_4000']" in capsys.readouterr().err

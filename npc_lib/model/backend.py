@@ -114,7 +114,8 @@ def configure_backend(preferred: str | None = None) -> str:
         ``"tensorflow"``, ``"torch"`` or ``"jax"``. ``None``: keep a
         ``KERAS_BACKEND`` the user already set, else :data:`DEFAULT_BACKEND`
         (the fastest measured), falling back to the next installed one.
-        Also sets ``OMP_WAIT_POLICY=PASSIVE`` unless set (see
+        Also sets ``TF_CPP_MIN_LOG_LEVEL=3`` (quiet TensorFlow start-up) and
+        ``OMP_WAIT_POLICY=PASSIVE`` unless set (see
         :data:`MEASURED_SPEED`); the grouped-conv formulation follows the
         backend through ``formulation="auto"`` (:func:`best_formulation`).
 
@@ -151,6 +152,8 @@ def configure_backend(preferred: str | None = None) -> str:
     if preferred is None:
         preferred = os.environ.get("KERAS_BACKEND") or next(iter(installed), "tensorflow")
     os.environ["KERAS_BACKEND"] = preferred
+    # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) goes straight to fd 2
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", _OMP_WAIT_POLICY)
     return preferred
