@@ -82,6 +82,20 @@ def test_grad_cam_highlights_region_that_raises_risk():
     assert cam.sum() == pytest.approx(16.0)
 
 
+def test_grad_cam_batch_normalisation_keeps_relative_strength():
+    model = _signed_model()
+    x = np.zeros((2, 16, 16, 1), "float32")
+    x[0, 2:6, 2:6, 0] = 3.0
+    x[1, 2:6, 2:6, 0] = 1.0  # the same region, a third of the evidence
+    per_instance = grad_cam(model, x)
+    per_batch = grad_cam(model, x, normalize="batch")
+    np.testing.assert_allclose(per_instance[0], per_instance[1], atol=1e-6)
+    np.testing.assert_allclose(per_batch[1], per_batch[0] / 3.0, atol=1e-6)
+    assert per_batch.max() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="normalize must be 'instance' or 'batch'"):
+        grad_cam(model, x, normalize="none")
+
+
 def test_grad_cam_zero_map_when_nothing_raises_risk():
     x = np.full((2, 16, 16, 1), -1.0, "float32")
     np.testing.assert_array_equal(grad_cam(_signed_model(), x), 0.0)

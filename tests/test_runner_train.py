@@ -18,8 +18,10 @@ from npc_lib.cohort import schema  # noqa: E402
 from npc_lib.cohort.split import split_cohort  # noqa: E402
 from npc_lib.model.checkpoint import snapshot_variables  # noqa: E402
 from npc_lib.profiles import load_profile  # noqa: E402
+from npc_lib.model.gradcam import grad_cam  # noqa: E402
+from npc_lib.model.training import predict_patient_risk  # noqa: E402
 from npc_lib.runners.train import (load_signature_model, run_crossval, run_training,  # noqa: E402
-                                   training_config)
+                                   signature_instances, training_config)
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +68,18 @@ def test_run_training_signature_reloads(trained):
     assert preprocess["instances"]["box_px"] == [config.box_px, config.box_px]
     with pytest.raises(ValueError, match="no trained T1 signature"):
         load_signature_model(out, "T1")
+
+
+def test_signature_instances_reproduce_the_signature_and_feed_grad_cam(cohort, trained):
+    out, _ = trained
+    model, config, _ = load_signature_model(out, "T2")
+    sig = pd.read_csv(out / "signature_T2.csv", dtype={"patient_id": str}).set_index("patient_id")
+    ids = sig.index[:5].tolist()
+    inst = signature_instances(cohort, out, "T2", ids)
+    np.testing.assert_allclose(predict_patient_risk(model, inst, config).to_numpy(), sig.loc[ids, "risk"],
+                               rtol=1e-5, atol=1e-6)
+    cam = grad_cam(model, inst.x)
+    assert cam.shape == inst.x.shape[:3] and cam.min() >= 0 and cam.max() <= 1
 
 
 def test_run_training_never_reads_test_outcomes(cohort, trained, tmp_path):

@@ -21,9 +21,9 @@ def test_train_config_profiles_round_trip(profile):
 
 
 def test_train_config_overrides_update_nested_network():
-    cfg = TrainConfig.for_profile("default", {"box_px": 40, "network": {"stem_filters": 8}, "pooling": "mean"})
-    assert cfg.box_px == 40 and cfg.pooling == "mean"
-    assert cfg.network.stem_filters == 8 and cfg.network.input_shape == (40, 40, 1)
+    cfg = TrainConfig.for_profile("default", {"box_px": 24, "network": {"stem_filters": 8}, "pooling": "mean"})
+    assert cfg.box_px == 24 and cfg.pooling == "mean"
+    assert cfg.network.stem_filters == 8 and cfg.network.input_shape == (24, 24, 1)
     assert cfg.network.stage_widths == TrainConfig.for_profile("default").network.stage_widths
 
 

@@ -9,6 +9,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from npc_lib.imaging.instances import InstanceSet  # noqa: E402
+from npc_lib.model.cox_loss import cox_partial_nll_numpy  # noqa: E402
 from npc_lib.model.mil import pool_instances_numpy  # noqa: E402
 from npc_lib.model.checkpoint import snapshot_variables  # noqa: E402
 from npc_lib.model.training import (TrainConfig, inner_validation_split, predict_instance_risk,  # noqa: E402
@@ -57,6 +58,19 @@ def test_inner_validation_split_is_stratified_and_seeded():
     assert inner_validation_split(event, 0.0, seed=3).sum() == 0
 
 
+def test_sampler_splits_patients_into_equal_batches_with_events():
+    from npc_lib.model.training import _sampler
+
+    event = np.zeros(357, bool)
+    event[::6] = True  # 60 events
+    s = _sampler(event, TrainConfig(batch_patients=120, min_events_per_batch=2), seed=0)
+    assert (s.n_batches, s.batch_size) == (3, 119)
+    # too few events for 3 batches of >= 25 events: fewer, larger batches
+    s = _sampler(event, TrainConfig(batch_patients=120, min_events_per_batch=25), seed=0)
+    assert (s.n_batches, s.batch_size) == (2, 178)
+    assert min(int(event[b].sum()) for b in s.batches(0)) >= 25
+
+
 def test_predict_patient_risk_pools_instance_risks():
     inst, _, _, _ = _toy(n=6)
     cfg = _smoke(pooling="lme", temperature=0.7)
@@ -93,14 +107,30 @@ def test_train_signature_history_and_epochs(trained):
     assert len(trained.val_patients) == 8 and not trained.resumed
 
 
-def test_train_signature_restores_best_validation_epoch(toy, trained):
+def _val_scores(result, toy):
     inst, time, event, _ = toy
-    val = [inst.patient_ids.index(p) for p in trained.val_patients]
-    risk = predict_patient_risk(trained.model, inst.subset(trained.val_patients), trained.config).to_numpy()
-    c = concordance_index(time[val], event[val], risk).c_index
+    val = [inst.patient_ids.index(p) for p in result.val_patients]
+    risk = predict_patient_risk(result.model, inst.subset(result.val_patients), result.config).to_numpy()
+    return (cox_partial_nll_numpy(risk, time[val], event[val], ties=result.config.ties),
+            concordance_index(time[val], event[val], risk).c_index)
+
+
+def test_train_signature_restores_best_validation_epoch(toy, trained):
+    assert trained.config.monitor == "cox"
+    loss, _ = _val_scores(trained, toy)
     stage2 = trained.history[trained.history["stage"] == 2]
+    assert loss == pytest.approx(stage2["val_loss"].min(), rel=1e-4)
+    assert trained.epochs["best_cox"] == int(stage2.loc[stage2["val_loss"].idxmin(), "epoch"])
+
+
+@pytest.mark.slow
+def test_train_signature_restores_best_validation_cindex(toy):
+    inst, time, event, _ = toy
+    result = train_signature(inst, time, event, _smoke(monitor="cindex", epochs_cox=4), seed=5, progress=False)
+    _, c = _val_scores(result, toy)
+    stage2 = result.history[result.history["stage"] == 2]
     assert c == pytest.approx(stage2["val_cindex"].max())
-    assert trained.epochs["best_cox"] == int(stage2.loc[stage2["val_cindex"].idxmax(), "epoch"])
+    assert result.epochs["best_cox"] == int(stage2.loc[stage2["val_cindex"].idxmax(), "epoch"])
 
 
 def test_train_signature_same_seed_same_weights(toy, trained):

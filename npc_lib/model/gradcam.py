@@ -105,7 +105,8 @@ def _upsample(maps: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.einsum("ih,nhw,jw->nij", rows, maps.astype(np.float64), cols)
 
 
-def grad_cam(model, x, layer_name: str | None = None, *, batch_size: int = 64) -> np.ndarray:
+def grad_cam(model, x, layer_name: str | None = None, *, batch_size: int = 64,
+             normalize: str = "instance") -> np.ndarray:
     """Grad-CAM maps of the model's (summed) output for each instance.
 
     Parameters
@@ -120,6 +121,11 @@ def grad_cam(model, x, layer_name: str | None = None, *, batch_size: int = 64) -
         :func:`default_cam_layer` (the last convolutional stage).
     batch_size : int
         Instances per forward/backward pass.
+    normalize : {"instance", "batch"}
+        ``"instance"``: each map is divided by its own maximum (Selvaraju et
+        al.; shows *where* the evidence lies even when it is weak);
+        ``"batch"``: all maps by the largest value among them, so maps of
+        high- and low-risk patients can be compared in strength.
 
     Returns
     -------
@@ -140,6 +146,8 @@ def grad_cam(model, x, layer_name: str | None = None, *, batch_size: int = 64) -
     import keras
 
     x = _check_images(x, model)
+    if normalize not in ("instance", "batch"):
+        raise ValueError(f"normalize must be 'instance' or 'batch', got {normalize!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     name = layer_name or default_cam_layer(model)
@@ -160,6 +168,6 @@ def grad_cam(model, x, layer_name: str | None = None, *, batch_size: int = 64) -
     cams = np.concatenate(maps, axis=0).astype(np.float32)
     cams = _upsample(cams, tuple(x.shape[1:3]))
     cams = np.maximum(cams, 0.0)
-    peak = cams.max(axis=(1, 2), keepdims=True)
+    peak = cams.max(axis=(1, 2), keepdims=True) if normalize == "instance" else np.full((1, 1, 1), cams.max())
     cams = np.divide(cams, peak, out=np.zeros_like(cams), where=peak > 0)
     return np.clip(cams, 0.0, 1.0).astype(np.float32)

@@ -21,7 +21,7 @@ Outputs (each written atomically) in ``out_dir``:
 
 from __future__ import annotations
 
-__all__ = ["run_training", "run_crossval", "load_signature_model", "training_config"]
+__all__ = ["run_training", "run_crossval", "load_signature_model", "signature_instances", "training_config"]
 
 import json
 import time as _time
@@ -194,6 +194,39 @@ def load_signature_model(out_dir, sequence: str):
     with quiet_numpy_copy_warning():
         model.load_weights(out_dir / f"model_{sequence}.weights.h5")
     return model, config, preprocess
+
+
+def signature_instances(cohort_dir, out_dir, sequence: str, patient_ids=None):
+    """Bags of ``patient_ids`` preprocessed exactly as for the trained signature in ``out_dir``.
+
+    Uses the standardiser fitted during :func:`run_training` (saved in
+    ``preprocess_<seq>.json``), so the boxes can be fed to the saved network,
+    e.g. for Grad-CAM (:func:`npc_lib.model.gradcam.grad_cam`).
+
+    Parameters
+    ----------
+    cohort_dir : path-like
+        The cohort the signature was trained on (or another in the same layout).
+    out_dir : path-like
+        Output folder of :func:`run_training`.
+    sequence : {"T1", "T2", "T1C"}
+    patient_ids : sequence of str, optional
+        Default: every patient of the cohort.
+
+    Returns
+    -------
+    InstanceSet
+    """
+    from npc_lib.cohort.load import load_cohort
+    from npc_lib.imaging.instances import build_instances
+    from npc_lib.imaging.standardize import HistogramStandardizer
+
+    _, config, preprocess = load_signature_model(out_dir, sequence)
+    cohort = load_cohort(cohort_dir, sequences=(sequence,), check_images="header")
+    std = HistogramStandardizer.from_dict(preprocess["instances"]["standardizer"])
+    ids = cohort.patient_ids if patient_ids is None else list(patient_ids)
+    return build_instances(cohort, sequence, ids, std, target_spacing=config.target_spacing, box_mm=config.box_mm,
+                           box_px=config.box_px, n_jobs=_N_JOBS)
 
 
 def run_crossval(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "default", seed: int = 0,
