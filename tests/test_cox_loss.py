@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from keras_arrays import to_numpy as _numpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,20 +30,6 @@ def _survival_with_ties(n, seed, event_rate=0.4):
     event = rng.random(n) < event_rate
     event[0] = True
     return risk, time, event
-
-
-def _numpy(x):
-    """Tensor or keras Variable -> numpy.
-
-    Not keras.ops.convert_to_numpy / Model.get_weights: with numpy 2.4 they warn
-    (DeprecationWarning, an error here) on torch tensors and TF variables.
-    """
-    x = getattr(x, "value", x)  # keras.Variable -> backend tensor/variable
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "numpy"):
-        return x.numpy()
-    return np.asarray(x)
 
 
 def _loss(risk, time, event, ties):

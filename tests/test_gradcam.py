@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_arrays import to_numpy as _numpy
 
 keras = pytest.importorskip("keras")
 
@@ -18,11 +19,6 @@ from npc_lib.model.gradcam import _upsample, default_cam_layer, grad_cam  # noqa
 from npc_lib.model.seresnext import SEResNeXtConfig, build_se_resnext  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _numpy(tensor) -> np.ndarray:
-    """A backend tensor as NumPy (torch tensors need detach; keras' converter warns there)."""
-    return tensor.detach().cpu().numpy() if hasattr(tensor, "detach") else np.asarray(tensor)
 
 
 def _signed_model():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from keras_arrays import to_numpy as _numpy
 
 keras = pytest.importorskip("keras")
 
@@ -28,20 +29,6 @@ CONCRETE = [f for f in FORMULATIONS if f != "auto"]
 
 def _trainable(model) -> int:
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-def _numpy(x):
-    """Tensor or keras Variable -> numpy.
-
-    Not keras.ops.convert_to_numpy / Model.get_weights: with numpy 2.4 they warn
-    (DeprecationWarning, an error here) on torch tensors and TF variables.
-    """
-    x = getattr(x, "value", x)  # keras.Variable -> backend tensor/variable
-    if hasattr(x, "detach"):
-        return x.detach().cpu().numpy()
-    if hasattr(x, "numpy"):
-        return x.numpy()
-    return np.asarray(x)
 
 
 def _naive_grouped_conv(x, kernel, strides, groups):
