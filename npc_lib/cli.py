@@ -13,7 +13,7 @@ from .profiles import PROFILES
 
 
 def _cmd_simulate(args) -> int:
-    from .cohort.simulate import simulate_cohort
+    from .twin.simulate import simulate_cohort
 
     out = simulate_cohort(args.out, n=args.n, seed=args.seed, progress=not args.quiet)
     print(f"cohort written to {out}")

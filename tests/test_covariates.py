@@ -9,7 +9,7 @@ from cohort_factory import tiny_clinical
 
 from npc_lib.cohort import schema
 from npc_lib.cohort.covariates import (AXIS_LABELS, CLINICAL_COVARIATES, CODING, SIGNATURES, VALUE_LABELS,
-                                       code_clinical, code_values, model_frame, read_signatures, read_truth,
+                                       code_clinical, code_values, model_frame, read_signatures,
                                        signature_name, source_variable)
 from npc_lib.cohort.split import split_cohort
 
@@ -204,13 +204,3 @@ def test_model_frame_cohort_disagreement(tmp_path, clinical, split):
     sig = read_signatures(_write_signatures(tmp_path / "sig", other))
     with pytest.raises(ValueError, match="field cohort"):
         model_frame(clinical, split, sig)
-
-
-def test_read_truth_only_when_present(tmp_path):
-    assert read_truth(tmp_path) is None
-    pd.DataFrame({c: ["P1"] if c == "patient_id" else [0.1] for c in schema.TRUTH_COLUMNS}).to_csv(
-        tmp_path / schema.TRUTH_FILE, index=False)
-    assert read_truth(tmp_path).columns.tolist() == list(schema.TRUTH_COLUMNS)
-    pd.DataFrame({"patient_id": ["P1"]}).to_csv(tmp_path / schema.TRUTH_FILE, index=False)
-    with pytest.raises(ValueError, match="missing column"):
-        read_truth(tmp_path)

@@ -37,7 +37,7 @@ arbitrary offset for CRP = 0. Age, HGB and ALB are linear, in their units.
 Signatures are named ``DL_T1_sig``, ``DL_T2_sig``, ``DL_T1C_sig`` (the
 paper's names); their ``risk`` is higher = worse.
 
-``truth.csv`` (simulator only) is read by :func:`read_truth` and nowhere
+``truth.csv`` (simulator only) is read by :func:`npc_lib.twin.truth.read_truth` and nowhere
 else: it feeds the book's clearly labelled oracle sections and returns
 ``None`` for a user's own cohort.
 """
@@ -57,7 +57,6 @@ __all__ = [
     "code_clinical",
     "code_values",
     "read_signatures",
-    "read_truth",
     "model_frame",
 ]
 
@@ -340,23 +339,6 @@ def read_signatures(folder: str | os.PathLike, sequences: Iterable[str] = schema
                              f"{first} but {row['cohort_other']!r} in {path.name}")
         joined = joined.drop(columns="cohort_other")
     return joined.sort_values("patient_id").reset_index(drop=True)
-
-
-def read_truth(cohort_dir: str | os.PathLike) -> pd.DataFrame | None:
-    """ORACLE ONLY: the simulator's ``truth.csv`` (true linear predictors), or ``None`` if absent.
-
-    A user's own cohort has no ``truth.csv``; analyses never read it. The
-    book reads it only in sections labelled *oracle*, to compare models with
-    the true risk. Columns :data:`schema.TRUTH_COLUMNS` (higher = worse).
-    """
-    path = Path(cohort_dir) / schema.TRUTH_FILE
-    if not path.is_file():
-        return None
-    df = pd.read_csv(path, dtype={"patient_id": str})
-    missing = [c for c in schema.TRUTH_COLUMNS if c not in df.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}")
-    return df[list(schema.TRUTH_COLUMNS)]
 
 
 def model_frame(clinical: pd.DataFrame, split: pd.DataFrame, signatures: pd.DataFrame | None = None,

@@ -75,8 +75,9 @@ def default_cohort_dir(params: dict[str, Any]) -> Path:
 
 
 def _simulator_hash() -> str:
-    cohort_pkg = project_root() / "npc_lib" / "cohort"
-    return _hash_files(cohort_pkg.glob("*.py"))
+    """Hash of the simulator's code (``npc_lib/twin``, less the oracle reader): a change re-simulates."""
+    twin = project_root() / "npc_lib" / "twin"
+    return _hash_files(p for p in twin.glob("*.py") if p.name not in ("truth.py", "__init__.py"))
 
 
 def ensure_cohort(params: dict[str, Any], cohort: Path | None = None, *, progress: bool = True) -> tuple[Path, str]:
@@ -96,7 +97,7 @@ def ensure_cohort(params: dict[str, Any], cohort: Path | None = None, *, progres
             h.update(f"{p.relative_to(cohort)}:{st.st_size}:{st.st_mtime_ns}".encode())
         return cohort, h.hexdigest()
 
-    from ..cohort.simulate import simulate_cohort
+    from ..twin.simulate import simulate_cohort
 
     target = default_cohort_dir(params)
     stamp_file = target.with_name(target.name + ".stamp.json")

@@ -1,4 +1,4 @@
-"""Tests of npc_lib.cohort.phantom: MR synthesis of the digital twin."""
+"""Tests of npc_lib.twin.phantom: MR synthesis of the digital twin."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy import ndimage, stats
 
 from npc_lib.cohort import schema
-from npc_lib.cohort.phantom import (
+from npc_lib.twin.phantom import (
     HEAD_CENTRE_MM,
     HEAD_SEMI_AXES_MM,
     SCANNERS,

@@ -351,7 +351,7 @@ def synthesize_patient(latent: Mapping[str, float], scanner: str, seed) -> dict[
     ----------
     latent : mapping
         ``z_size, z_invasion, z_heterogeneity, z_necrosis, z_enhancement``
-        (standard-normal latent phenotype, see :mod:`npc_lib.cohort.simulate`).
+        (standard-normal latent phenotype, see :mod:`npc_lib.twin.simulate`).
     scanner : str
         A key of :data:`SCANNERS`.
     seed : int, numpy.random.SeedSequence or numpy.random.Generator
@@ -487,7 +487,7 @@ def write_patient_images(root, patient_id: str, latent: Mapping[str, float], sca
 
     Files are written in place: call it inside a folder that is moved into
     place when complete (:func:`npc_lib._io.atomic_dir`), as
-    :func:`npc_lib.cohort.simulate.simulate_cohort` does. The gzip streams
+    :func:`npc_lib.twin.simulate.simulate_cohort` does. The gzip streams
     carry no timestamp, so the same inputs give byte-identical files.
 
     Parameters

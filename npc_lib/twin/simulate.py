@@ -40,7 +40,7 @@ rounded as a laboratory reports them; the scanner is A, B or C with shares
 
 ``lp_<seq>`` is the part of the image risk that is shown specifically by that
 sequence (the tumour outline, hence its size, is visible on all three).
-Outcomes are drawn by :func:`npc_lib.cohort.outcomes.simulate_outcomes`: DFS is
+Outcomes are drawn by :func:`npc_lib.twin.outcomes.simulate_outcomes`: DFS is
 an exact Weibull-Cox model in ``lp_total`` (shape 0.9, scale 820 months; about
 18% events); the first failure is a locoregional relapse (32%), a distant
 metastasis (55%) or a death (13%), and OS, DMFS and LRFS follow from it.
@@ -51,7 +51,7 @@ population oracle Harrell C-index on DFS is about 0.82 for ``lp_total``,
 0.67 for ``lp_clinical``, 0.76 for ``lp_T1``, 0.75 for ``lp_T2`` and 0.72 for
 ``lp_T1C`` (a 638-patient cohort varies by about +-0.02-0.04 around these).
 
-**Images** are drawn by :func:`npc_lib.cohort.phantom.synthesize_patient`
+**Images** are drawn by :func:`npc_lib.twin.phantom.synthesize_patient`
 from the latent phenotype (see that module for the anatomy, the tissue
 contrasts of T1, T2 and T1C and the three scanners).
 """
@@ -78,7 +78,7 @@ from scipy import special
 
 from npc_lib._io import atomic_dir, write_csv
 from npc_lib.cohort import schema
-from npc_lib.cohort.outcomes import simulate_outcomes
+from npc_lib.twin.outcomes import simulate_outcomes
 
 #: latent tumour phenotype variables (standard normal), as in the ``latent`` table
 LATENT_COLUMNS: tuple[str, ...] = (
@@ -318,7 +318,7 @@ def simulate_clinical(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
 
 def _write_patient(task: tuple) -> str:
     """Synthesise and write one patient's images (in this process)."""
-    from npc_lib.cohort.phantom import write_patient_images
+    from npc_lib.twin.phantom import write_patient_images
 
     return write_patient_images(*task)
 
@@ -390,7 +390,7 @@ def _run_tasks(tasks: list[tuple], n_jobs: int, progress: bool) -> None:
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")  # safe even if the parent holds threads
-            from npc_lib.cohort.phantom import _write_task  # light module: fast worker start
+            from npc_lib.twin.phantom import _write_task  # light module: fast worker start
 
             with ctx.Pool(min(n_jobs, len(tasks))) as pool:
                 for _ in pool.imap_unordered(_write_task, tasks, chunksize=4):

@@ -1,4 +1,4 @@
-"""Tests of npc_lib.cohort.simulate (and outcomes): the digital-twin cohort."""
+"""Tests of npc_lib.twin.simulate (and outcomes): the digital-twin cohort."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import concordance_index
 
 from npc_lib.cohort import schema
-from npc_lib.cohort import simulate as sim
-from npc_lib.cohort.outcomes import simulate_outcomes
-from npc_lib.cohort.simulate import (
+from npc_lib.twin import simulate as sim
+from npc_lib.twin.outcomes import simulate_outcomes
+from npc_lib.twin.simulate import (
     IMAGE_COEFFICIENTS,
     LATENT_COLUMNS,
     SCANNER_SHARES,
@@ -162,7 +162,7 @@ def test_simulate_outcomes_hazard_rises_with_lp():
 
 
 def test_simulate_outcomes_dfs_follows_the_weibull_baseline():
-    from npc_lib.cohort import outcomes
+    from npc_lib.twin import outcomes
 
     out = simulate_outcomes(np.zeros(20000), np.random.default_rng(1))
     km = KaplanMeierFitter().fit(out["dfs_time"], out["dfs_event"])
@@ -287,7 +287,7 @@ def test_simulate_cohort_layout_and_loadable(tmp_path):
 
 
 def _scanner_spacing(scanner: str) -> tuple[float, float, float]:
-    from npc_lib.cohort.phantom import SCANNERS
+    from npc_lib.twin.phantom import SCANNERS
 
     return SCANNERS[scanner].spacing
 
