@@ -49,15 +49,32 @@ def _cmd_book(args) -> int:
     return 0
 
 
+def _training_inputs(args):
+    """``(cohort, config, split)`` of ``npc train`` / ``npc crossval``: the profile resolved here."""
+    from .cohort.load import load_cohort
+    from .cohort.split import split_cohort
+    from .model.train_config import PROFILES as PRESETS
+    from .model.train_config import TrainConfig
+    from .profiles import load_profile
+
+    params = load_profile(args.profile)
+    preset = params["profile"] if params["profile"] in PRESETS else "default"
+    config = TrainConfig.for_profile(preset, params.get("train") or {})
+    cohort = load_cohort(args.cohort, sequences=(args.sequence,), check_images="header")
+    split = split_cohort(cohort.patient_ids, train_fraction=float(params["train_fraction"]),
+                         seed=int(params["split_seed"]))
+    return cohort, config, split
+
+
 def _cmd_train(args) -> int:
     from .model.backend import configure_backend
 
     configure_backend()
     from .runners.train import run_training
 
-    metrics = run_training(
-        args.cohort, args.sequence, args.out, profile=args.profile, seed=args.seed, progress=not args.quiet
-    )
+    cohort, config, split = _training_inputs(args)
+    metrics = run_training(cohort, args.sequence, args.out, config=config, split=split, seed=args.seed,
+                           progress=not args.quiet)
     print(json.dumps({k: metrics[k] for k in metrics if "c_index" in k}, indent=2))
     return 0
 
@@ -68,10 +85,9 @@ def _cmd_crossval(args) -> int:
     configure_backend()
     from .runners.train import run_crossval
 
-    table = run_crossval(
-        args.cohort, args.sequence, args.out, profile=args.profile, seed=args.seed, n_folds=args.folds,
-        progress=not args.quiet,
-    )
+    cohort, config, split = _training_inputs(args)
+    table = run_crossval(cohort, args.sequence, args.out, config=config, split=split, seed=args.seed,
+                         n_folds=args.folds, progress=not args.quiet)
     print(table.to_string(index=False))
     return 0
 

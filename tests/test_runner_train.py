@@ -20,8 +20,16 @@ from npc_lib.model.checkpoint import snapshot_variables  # noqa: E402
 from npc_lib.profiles import load_profile  # noqa: E402
 from npc_lib.model.gradcam import grad_cam  # noqa: E402
 from npc_lib.model.training import predict_patient_risk  # noqa: E402
-from npc_lib.runners.train import (load_signature_model, run_crossval, run_training,  # noqa: E402
-                                   signature_instances, training_config)
+from npc_lib.model.train_config import TrainConfig  # noqa: E402
+from npc_lib.runners.train import load_signature_model, run_crossval, run_training, signature_instances  # noqa: E402
+
+CONFIG = TrainConfig.for_profile("smoke", load_profile("smoke")["train"])
+
+
+def _split(cohort: Path) -> pd.DataFrame:
+    params = load_profile("smoke")
+    ids = pd.read_csv(cohort / schema.CLINICAL_FILE, dtype={"patient_id": str})["patient_id"]
+    return split_cohort(ids, train_fraction=params["train_fraction"], seed=params["split_seed"])
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +40,7 @@ def cohort(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(cohort, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("run")
-    return out, run_training(cohort, "T2", out, profile="smoke", seed=1, progress=False)
+    return out, run_training(cohort, "T2", out, config=CONFIG, split=_split(cohort), seed=1, progress=False)
 
 
 def _weights(out: Path, sequence: str) -> list[np.ndarray]:
@@ -46,8 +54,7 @@ def test_run_training_writes_signature_and_metrics(cohort, trained):
     assert list(sig.columns) == ["patient_id", "cohort", "risk"]
     clinical = pd.read_csv(cohort / schema.CLINICAL_FILE, dtype={"patient_id": str})
     assert sig["patient_id"].tolist() == clinical["patient_id"].tolist()
-    params = load_profile("smoke")
-    split = split_cohort(clinical["patient_id"], train_fraction=params["train_fraction"], seed=params["split_seed"])
+    split = _split(cohort)
     assert sig["cohort"].tolist() == split.set_index("patient_id").loc[sig["patient_id"], "cohort"].tolist()
     assert np.all(np.isfinite(sig["risk"]))
     on_disk = json.loads((out / "metrics_T2.json").read_text())
@@ -56,7 +63,10 @@ def test_run_training_writes_signature_and_metrics(cohort, trained):
     assert on_disk["test_c_index"] == pytest.approx(metrics["test_c_index"])
     assert 0 <= metrics["train_c_index"] <= 1 and 0 <= metrics["test_c_index"] <= 1
     assert metrics["n_train"] == (sig["cohort"] == "train").sum()
-    assert metrics["config"] == training_config("smoke").to_dict()
+    assert metrics["config"] == CONFIG.to_dict()
+    # centred on the training cohort: an average training patient scores 0
+    assert sig.loc[sig["cohort"] == "train", "risk"].mean() == pytest.approx(0.0, abs=1e-9)
+    assert sig.loc[sig["cohort"] == "test", "risk"].mean() != pytest.approx(0.0, abs=1e-9)
     assert (out / "checkpoints_T2" / "last" / "state.json").is_file()
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporary leftovers
 
@@ -64,7 +74,7 @@ def test_run_training_writes_signature_and_metrics(cohort, trained):
 def test_run_training_signature_reloads(trained):
     out, _ = trained
     model, config, preprocess = load_signature_model(out, "T2")
-    assert config == training_config("smoke") and model.output_shape == (None, 1)
+    assert config == CONFIG and model.output_shape == (None, 1)
     assert preprocess["instances"]["box_px"] == [config.box_px, config.box_px]
     with pytest.raises(ValueError, match="no trained T1 signature"):
         load_signature_model(out, "T1")
@@ -76,7 +86,8 @@ def test_signature_instances_reproduce_the_signature_and_feed_grad_cam(cohort, t
     sig = pd.read_csv(out / "signature_T2.csv", dtype={"patient_id": str}).set_index("patient_id")
     ids = sig.index[:5].tolist()
     inst = signature_instances(cohort, out, "T2", ids)
-    np.testing.assert_allclose(predict_patient_risk(model, inst, config).to_numpy(), sig.loc[ids, "risk"],
+    offset = json.loads((out / "preprocess_T2.json").read_text())["risk_offset"]
+    np.testing.assert_allclose(predict_patient_risk(model, inst, config).to_numpy() - offset, sig.loc[ids, "risk"],
                                rtol=1e-5, atol=1e-6)
     cam = grad_cam(model, inst.x)
     assert cam.shape == inst.x.shape[:3] and cam.min() >= 0 and cam.max() <= 1
@@ -94,7 +105,7 @@ def test_run_training_never_reads_test_outcomes(cohort, trained, tmp_path):
         clinical.loc[test, schema.time_col(e)] = clinical.loc[test, schema.time_col(e)][::-1].to_numpy() + 1.0
         clinical.loc[test, schema.event_col(e)] = 1 - clinical.loc[test, schema.event_col(e)]
     clinical.to_csv(copy / schema.CLINICAL_FILE, index=False)
-    other = run_training(copy, "T2", tmp_path / "run", profile="smoke", seed=1, progress=False)
+    other = run_training(copy, "T2", tmp_path / "run", config=CONFIG, split=_split(cohort), seed=1, progress=False)
     assert all(np.array_equal(a, b) for a, b in zip(_weights(out, "T2"), _weights(tmp_path / "run", "T2")))
     pd.testing.assert_frame_equal(pd.read_csv(out / "signature_T2.csv"), pd.read_csv(tmp_path / "run/signature_T2.csv"))
     assert other["test_c_index"] != pytest.approx(metrics["test_c_index"])  # the change was seen by scoring only
@@ -103,23 +114,29 @@ def test_run_training_never_reads_test_outcomes(cohort, trained, tmp_path):
 @pytest.mark.slow
 def test_run_training_rerun_resumes_from_checkpoint(cohort, trained):
     out, metrics = trained
-    again = run_training(cohort, "T2", out, profile="smoke", seed=1, progress=False)
+    again = run_training(cohort, "T2", out, config=CONFIG, split=_split(cohort), seed=1, progress=False)
     assert again["resumed"] and again["epochs"] == metrics["epochs"]
     assert again["test_c_index"] == pytest.approx(metrics["test_c_index"])
 
 
 def test_run_training_rejects_unknown_sequence(cohort, tmp_path):
     with pytest.raises(ValueError, match="sequence must be one of"):
-        run_training(cohort, "FLAIR", tmp_path, profile="smoke", progress=False)
+        run_training(cohort, "FLAIR", tmp_path, config=CONFIG, split=_split(cohort), progress=False)
+
+
+def test_run_training_rejects_split_not_covering_cohort(cohort, tmp_path):
+    split = _split(cohort)
+    with pytest.raises(ValueError, match="split: patient .* missing from the split"):
+        run_training(cohort, "T2", tmp_path, config=CONFIG, split=split.iloc[1:], progress=False)
+    with pytest.raises(ValueError, match="config must be a TrainConfig"):
+        run_training(cohort, "T2", tmp_path, config="smoke", split=split, progress=False)
 
 
 @pytest.mark.slow
 def test_run_crossval_three_folds_inside_training_cohort(cohort, tmp_path):
-    table = run_crossval(cohort, "T1", tmp_path, profile="smoke", seed=0, n_folds=3, progress=False)
+    split = _split(cohort)
+    table = run_crossval(cohort, "T1", tmp_path, config=CONFIG, split=split, seed=0, n_folds=3, progress=False)
     assert list(table.columns[:2]) == ["sequence", "fold"] and len(table) == 3
-    params = load_profile("smoke")
-    ids = pd.read_csv(cohort / schema.CLINICAL_FILE, dtype={"patient_id": str})["patient_id"]
-    split = split_cohort(ids, train_fraction=params["train_fraction"], seed=params["split_seed"])
     assert table["n_test"].sum() == (split["cohort"] == "train").sum()
     on_disk = pd.read_csv(tmp_path / "crossval_T1.csv")
     np.testing.assert_allclose(on_disk["c_index"], table["c_index"])

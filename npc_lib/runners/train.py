@@ -3,13 +3,17 @@
 This runner is the one place that ties the cohort layer (loading, the
 training/test split), the imaging layer (standardisation fitted on the
 training patients, tumour boxes) and the model layer (two-stage MIL training).
+Runners take what they need: a loaded cohort (or its folder), a
+:class:`~npc_lib.model.train_config.TrainConfig` and the split table of
+chapter 01; profiles are resolved by the caller (the run layer, the CLI).
 Only the training patients' outcomes are handed to the training; the test
 cohort's outcomes are read afterwards, to score the finished signature.
 
 Outputs (each written atomically) in ``out_dir``:
 
 * ``signature_<seq>.csv``: ``patient_id``, ``cohort`` (train/test), ``risk``
-  (the DL_<seq>_sig; higher = worse) for every patient;
+  (the DL_<seq>_sig; higher = worse; centred: mean 0 over the training
+  patients) for every patient;
 * ``metrics_<seq>.json``: training and test Harrell C-index (95% CI),
   epochs per stage, seconds, instances per second, backend, configuration;
 * ``model_<seq>.weights.h5`` and ``preprocess_<seq>.json``: the network's
@@ -21,7 +25,7 @@ Outputs (each written atomically) in ``out_dir``:
 
 from __future__ import annotations
 
-__all__ = ["run_training", "run_crossval", "load_signature_model", "signature_instances", "training_config"]
+__all__ = ["run_training", "run_crossval", "load_signature_model", "signature_instances"]
 
 import json
 import time as _time
@@ -36,34 +40,56 @@ from npc_lib.cohort import schema
 _N_JOBS = 2  # preprocessing threads
 
 
-def _profile(profile: str | Path) -> dict:
-    """The profile's parameters (``book/params/<profile>.yml`` or a YAML path)."""
-    from npc_lib.profiles import load_profile
-
-    return load_profile(profile)
-
-
-def training_config(profile: str | Path = "default"):
-    """The :class:`~npc_lib.model.training.TrainConfig` of a profile (preset + its ``train:`` overrides).
-
-    A YAML file whose ``profile`` is not a known preset starts from ``"default"``.
-
-    Examples
-    --------
-    >>> training_config("smoke").box_px
-    32
-    """
-    from npc_lib.model.train_config import PROFILES, TrainConfig
-
-    params = _profile(profile)
-    preset = params["profile"] if params["profile"] in PROFILES else "default"
-    return TrainConfig.for_profile(preset, params.get("train") or {})
-
-
 def _check_sequence(sequence: str) -> str:
     if sequence not in schema.SEQUENCES:
         raise ValueError(f"sequence must be one of {schema.SEQUENCES}, got {sequence!r}")
     return sequence
+
+
+def _check_config(config):
+    from npc_lib.model.train_config import TrainConfig
+
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig (TrainConfig.for_profile), got {type(config).__name__}")
+    return config
+
+
+def _cohort(cohort, sequence: str):
+    """A loaded :class:`~npc_lib.cohort.load.Cohort` able to read ``sequence`` (loads a path)."""
+    from npc_lib.cohort.load import Cohort, load_cohort
+
+    if isinstance(cohort, Cohort):
+        if sequence not in cohort.sequences:
+            raise ValueError(f"cohort: loaded without sequence {sequence!r} (has {cohort.sequences})")
+        return cohort
+    return load_cohort(cohort, sequences=(sequence,), check_images="header")
+
+
+def _check_split(split, cohort) -> pd.DataFrame:
+    """The split table (``patient_id``, ``cohort``) in the cohort's patient order; it must cover the cohort."""
+    if not isinstance(split, pd.DataFrame):
+        raise ValueError(f"split must be a DataFrame with columns patient_id, cohort; got {type(split).__name__}")
+    missing = [c for c in ("patient_id", "cohort") if c not in split.columns]
+    if missing:
+        raise ValueError(f"split: missing column(s) {missing}")
+    table = split[["patient_id", "cohort"]].astype(str)
+    if table["patient_id"].duplicated().any():
+        raise ValueError(f"split: duplicate patient_id {table.loc[table['patient_id'].duplicated(), 'patient_id'].iloc[0]!r}")
+    bad = ~table["cohort"].isin(("train", "test"))
+    if bad.any():
+        raise ValueError(f"split: patient {table.loc[bad, 'patient_id'].iloc[0]}: cohort must be 'train' or 'test'")
+    ids = [str(p) for p in cohort.patient_ids]
+    absent = sorted(set(ids) - set(table["patient_id"]))
+    if absent:
+        raise ValueError(f"split: patient {absent[0]} of the cohort is missing from the split ({len(absent)} in all)")
+    extra = sorted(set(table["patient_id"]) - set(ids))
+    if extra:
+        raise ValueError(f"split: patient {extra[0]} is not in the cohort ({len(extra)} in all)")
+    table = table.set_index("patient_id").loc[ids].reset_index()
+    for label in ("train", "test"):
+        if not (table["cohort"] == label).any():
+            raise ValueError(f"split: no {label} patient")
+    return table
 
 
 def _outcomes(cohort, patient_ids) -> tuple[np.ndarray, np.ndarray]:
@@ -92,24 +118,25 @@ def _c_index(time, event, risk) -> dict:
     return {"c_index": c.c_index, "lower": c.lower, "upper": c.upper, "se": c.se, "p": c.p_value}
 
 
-def run_training(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "default", seed: int = 0,
-                 split_seed: int | None = None, progress: bool = True) -> dict:
+def run_training(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame, seed: int = 0,
+                 progress: bool = True) -> dict:
     """Train the DL signature of one MR sequence and score it on the training and test cohorts.
 
     Parameters
     ----------
-    cohort_dir : path-like
-        Cohort in the SPEC layout.
+    cohort : Cohort or path-like
+        A loaded :class:`~npc_lib.cohort.load.Cohort` (with ``sequence``) or a
+        cohort folder in the SPEC layout.
     sequence : {"T1", "T2", "T1C"}
     out_dir : path-like
         Output folder (see the module docstring).
-    profile : str or path
-        ``smoke``, ``default``, ``paper`` or a YAML file: the training preset,
-        its ``train:`` overrides, ``split_seed`` and ``train_fraction``.
+    config : TrainConfig
+        The training (:meth:`TrainConfig.for_profile`).
+    split : DataFrame
+        ``patient_id``, ``cohort`` (``train``/``test``) of every patient of the
+        cohort (:func:`npc_lib.cohort.split.read_split`); used as given.
     seed : int
         Seed of the training.
-    split_seed : int, optional
-        Seed of the training/test split; default the profile's (the book's split).
     progress : bool
         Progress bars.
 
@@ -117,23 +144,26 @@ def run_training(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "d
     -------
     dict
         The metrics written to ``metrics_<seq>.json`` (``train_c_index``,
-        ``test_c_index``, their CIs, ``epochs``, ``seconds``, ...).
+        ``test_c_index``, their CIs, ``epochs``, ``seconds``, ``risk_offset``, ...).
+
+    Notes
+    -----
+    The signature is centred on the training cohort: ``risk`` is the pooled
+    network output minus its mean over the training patients
+    (``risk_offset``), so 0 is an average training patient (the Cox loss
+    leaves the offset arbitrary). Higher = worse.
     """
     import keras
 
-    from npc_lib.cohort.load import load_cohort
-    from npc_lib.cohort.split import split_cohort
     from npc_lib.model.checkpoint import quiet_numpy_copy_warning
     from npc_lib.model.training import predict_patient_risk, train_signature
 
     sequence = _check_sequence(sequence)
+    config = _check_config(config)
     out_dir = Path(out_dir)
-    params = _profile(profile)
-    config = training_config(profile)
-    split_seed = int(params["split_seed"] if split_seed is None else split_seed)
     t_start = _time.perf_counter()
-    cohort = load_cohort(cohort_dir, sequences=(sequence,), check_images="header")
-    split = split_cohort(cohort.patient_ids, train_fraction=float(params["train_fraction"]), seed=split_seed)
+    cohort = _cohort(cohort, sequence)
+    split = _check_split(split, cohort)
     train_ids = split.loc[split["cohort"] == "train", "patient_id"].tolist()
     test_ids = split.loc[split["cohort"] == "test", "patient_id"].tolist()
 
@@ -144,11 +174,12 @@ def run_training(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "d
     result = train_signature(instances.subset(train_ids), time, event, config, seed=seed,
                              checkpoint_dir=out_dir / f"checkpoints_{sequence}", progress=progress)
 
-    risk = predict_patient_risk(result.model, instances, config)
-    signature = split.set_index("patient_id").loc[cohort.patient_ids].reset_index()
+    raw = predict_patient_risk(result.model, instances, config)
+    offset = float(raw.loc[train_ids].mean())
+    risk = raw - offset
+    signature = split.copy()
     signature["risk"] = risk.loc[signature["patient_id"]].to_numpy()
-    metrics = {"sequence": sequence, "profile": str(params["profile"]), "seed": int(seed),
-               "split_seed": split_seed, "n_train": len(train_ids), "n_test": len(test_ids)}
+    metrics = {"sequence": sequence, "seed": int(seed), "n_train": len(train_ids), "n_test": len(test_ids)}
     for name, ids in (("train", train_ids), ("test", test_ids)):
         t, e = _outcomes(cohort, ids)  # test outcomes: read only now, to score the finished signature
         c = _c_index(t, e, risk.loc[ids].to_numpy())
@@ -156,7 +187,7 @@ def run_training(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "d
                         f"{name}_c_index_upper": c["upper"], f"{name}_c_index_p": c["p"],
                         f"{name}_events": int(e.sum())})
     metrics.update({
-        "epochs": result.epochs, "resumed": result.resumed,
+        "epochs": result.epochs, "resumed": result.resumed, "risk_offset": offset,
         "train_seconds": result.seconds, "preprocess_seconds": prep_seconds,
         "seconds": _time.perf_counter() - t_start,
         "instances_per_second": result.instances / result.seconds if result.seconds > 0 else None,
@@ -166,8 +197,8 @@ def run_training(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "d
     })
     with atomic_path(out_dir / f"model_{sequence}.weights.h5") as tmp, quiet_numpy_copy_warning():
         result.model.save_weights(tmp)
-    write_json({"config": config.to_dict(), "instances": instances.meta, "sequence": sequence},
-               out_dir / f"preprocess_{sequence}.json")
+    write_json({"config": config.to_dict(), "instances": instances.meta, "sequence": sequence,
+                "risk_offset": offset}, out_dir / f"preprocess_{sequence}.json")
     write_csv(signature[["patient_id", "cohort", "risk"]], out_dir / f"signature_{sequence}.csv")
     write_json(metrics, out_dir / f"metrics_{sequence}.json")
     return metrics
@@ -196,7 +227,7 @@ def load_signature_model(out_dir, sequence: str):
     return model, config, preprocess
 
 
-def signature_instances(cohort_dir, out_dir, sequence: str, patient_ids=None):
+def signature_instances(cohort, out_dir, sequence: str, patient_ids=None):
     """Bags of ``patient_ids`` preprocessed exactly as for the trained signature in ``out_dir``.
 
     Uses the standardiser fitted during :func:`run_training` (saved in
@@ -205,7 +236,7 @@ def signature_instances(cohort_dir, out_dir, sequence: str, patient_ids=None):
 
     Parameters
     ----------
-    cohort_dir : path-like
+    cohort : Cohort or path-like
         The cohort the signature was trained on (or another in the same layout).
     out_dir : path-like
         Output folder of :func:`run_training`.
@@ -217,25 +248,32 @@ def signature_instances(cohort_dir, out_dir, sequence: str, patient_ids=None):
     -------
     InstanceSet
     """
-    from npc_lib.cohort.load import load_cohort
     from npc_lib.imaging.instances import build_instances
     from npc_lib.imaging.standardize import HistogramStandardizer
 
     _, config, preprocess = load_signature_model(out_dir, sequence)
-    cohort = load_cohort(cohort_dir, sequences=(sequence,), check_images="header")
+    cohort = _cohort(cohort, sequence)
     std = HistogramStandardizer.from_dict(preprocess["instances"]["standardizer"])
     ids = cohort.patient_ids if patient_ids is None else list(patient_ids)
     return build_instances(cohort, sequence, ids, std, target_spacing=config.target_spacing, box_mm=config.box_mm,
                            box_px=config.box_px, n_jobs=_N_JOBS)
 
 
-def run_crossval(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "default", seed: int = 0,
+def run_crossval(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame, seed: int = 0,
                  n_folds: int = 3, progress: bool = True) -> pd.DataFrame:
-    """A8: ``n_folds``-fold cross-validation inside the training cohort of the book's split.
+    """A8: ``n_folds``-fold cross-validation inside the training cohort of ``split``.
 
     Each fold refits the image standardisation and the network on the other
     folds and reports the held-out fold's Harrell C-index (95% CI). Writes
     ``crossval_<seq>.csv`` (checkpoints under ``checkpoints_crossval_<seq>/``).
+    The test cohort of ``split`` is never used.
+
+    Parameters
+    ----------
+    cohort, sequence, config, split, seed, progress
+        As in :func:`run_training`.
+    n_folds : int
+        Folds (3 in the paper).
 
     Returns
     -------
@@ -243,17 +281,13 @@ def run_crossval(cohort_dir, sequence: str, out_dir, *, profile: str | Path = "d
         One row per fold (see :func:`npc_lib.model.crossval.cross_validate`)
         plus ``sequence``.
     """
-    from npc_lib.cohort.load import load_cohort
-    from npc_lib.cohort.split import split_cohort
     from npc_lib.model.crossval import cross_validate
 
     sequence = _check_sequence(sequence)
+    config = _check_config(config)
     out_dir = Path(out_dir)
-    params = _profile(profile)
-    config = training_config(profile)
-    cohort = load_cohort(cohort_dir, sequences=(sequence,), check_images="header")
-    split = split_cohort(cohort.patient_ids, train_fraction=float(params["train_fraction"]),
-                         seed=int(params["split_seed"]))
+    cohort = _cohort(cohort, sequence)
+    split = _check_split(split, cohort)
     train_ids = split.loc[split["cohort"] == "train", "patient_id"].tolist()
     time, event = _outcomes(cohort, train_ids)
     table = cross_validate(_make_instances(cohort, sequence, config, progress), train_ids, time, event, config,
