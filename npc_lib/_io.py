@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["atomic_path", "atomic_dir", "write_json", "write_csv"]
+__all__ = ["atomic_path", "atomic_dir", "write_json", "write_csv", "to_strict_json"]
 
 import contextlib
 import json
@@ -60,10 +60,47 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_json(obj, path: str | os.PathLike) -> Path:
-    """Write ``obj`` as indented JSON, atomically."""
+    """Write ``obj`` as indented, strict JSON, atomically.
+
+    NaN and infinite numbers (Python or NumPy floats, inside any nesting of
+    dicts, lists and tuples) are written as ``null``: bare ``NaN`` is not JSON
+    for other tools (jq, JavaScript). NumPy scalars and arrays and paths are
+    converted.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.json"
+    >>> _ = write_json({"c": float("nan"), "n": [1.5, float("inf")]}, p)
+    >>> p.read_text().split()
+    ['{', '"c":', 'null,', '"n":', '[', '1.5,', 'null', ']', '}']
+    """
+    text = json.dumps(to_strict_json(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+        tmp.write_text(text)
     return Path(path)
+
+
+def to_strict_json(obj):
+    """``obj`` with NaN/inf as None and NumPy scalars, arrays and paths as plain Python.
+
+    Examples
+    --------
+    >>> to_strict_json({"a": (1, float("nan"))})
+    {'a': [1, None]}
+    """
+    import math
+
+    if isinstance(obj, dict):
+        return {str(k) if not isinstance(k, (str, int, float, bool)) or k is None else k: to_strict_json(v)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_strict_json(v) for v in obj]
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    return to_strict_json(_json_default(obj))
 
 
 def write_csv(df, path: str | os.PathLike, **kwargs) -> Path:
@@ -74,6 +111,15 @@ def write_csv(df, path: str | os.PathLike, **kwargs) -> Path:
     return Path(path)
 
 
+def _pd_na():
+    """pandas' NA singleton (None if pandas is absent)."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover
+        return None
+    return pd.NA
+
+
 def _json_default(o):
     import numpy as np
 
@@ -81,6 +127,8 @@ def _json_default(o):
         return int(o)
     if isinstance(o, np.floating):
         return float(o)
+    if o is _pd_na():
+        return None
     if isinstance(o, np.bool_):
         return bool(o)
     if isinstance(o, np.ndarray):

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from npc_lib.model.mil import POOLINGS
-from npc_lib.model.seresnext import SEResNeXtConfig
+from npc_lib.model.network_config import SEResNeXtConfig
 
 MONITORS: tuple[str, ...] = ("cindex", "cox")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
