@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from npc_lib.stats.kaplan_meier import hazard_ratio, kaplan_meier, logrank_test
+from npc_lib.stats.kaplan_meier import KaplanMeier, hazard_ratio, kaplan_meier, logrank_test
 
 DATA = Path(__file__).parent / "data"
 RTOL = 1e-6
@@ -127,7 +127,8 @@ def test_hazard_ratio_accepts_boolean_group():
         (lambda: kaplan_meier([1, 2, 3], [1, 0]), "time and event lengths differ"),
         (lambda: kaplan_meier([1, np.nan, 3], [1, 0, 1]), "time contains NaN"),
         (lambda: kaplan_meier([1, -2, 3], [1, 0, 1]), "time contains negative"),
-        (lambda: kaplan_meier([1, 2, 3], [0, 0, 0]), "event has no events"),
+        (lambda: logrank_test([1, 2, 3], [0, 0, 0], [0, 1, 1]), "event has no events"),
+        (lambda: KaplanMeier.fit([1, 2], [1, 0], tie_order="random"), "tie_order must be one of"),
         (lambda: kaplan_meier([1, 2, 3], [1, 0, 1], times=[3, 1]), "times must be sorted"),
         (lambda: logrank_test([1, 2, 3], [1, 0, 1], [1, 1, 1]), "group must have at least two levels"),
         (lambda: logrank_test([1, 2, 3], [1, 0, 1], [1, 0]), "group length 2 differs"),
@@ -138,3 +139,88 @@ def test_hazard_ratio_accepts_boolean_group():
 def test_survival_functions_reject_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------- KaplanMeier variants
+
+
+def _tied_sample(seed: int, n: int = 120):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 25, n).astype(float), rng.random(n) < 0.55
+
+
+def _naive_km(time, event, reverse, tie_order):
+    """Subject-by-subject product limit: the counted status leaves in the stated order."""
+    counted = ~event if reverse else event
+    first = "censored_first" if reverse else "events_first"
+    out = []
+    s = 1.0
+    for u in np.unique(time):
+        at = time == u
+        n = np.sum(time >= u)
+        d = np.sum(at & counted)
+        other = np.sum(at & ~counted)
+        m = n if tie_order == first else n - other
+        if d:
+            s *= 1.0 - d / m
+        out.append(s)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("tie_order", ["events_first", "censored_first"])
+def test_kaplan_meier_fit_matches_naive_tie_orders(reverse, tie_order):
+    time, event = _tied_sample(1)
+    km = KaplanMeier.fit(time, event, reverse=reverse, tie_order=tie_order)
+    np.testing.assert_allclose(km.survival, _naive_km(time, event, reverse, tie_order), rtol=1e-12)
+    assert km.n_event.sum() == (np.sum(~event) if reverse else np.sum(event))
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_kaplan_meier_fit_matches_sksurv(reverse):
+    from sksurv.nonparametric import kaplan_meier_estimator
+
+    time, event = _tied_sample(2)
+    x, s = kaplan_meier_estimator(event, time, reverse=reverse)   # reverse: prodlim's censoring KM
+    km = KaplanMeier.fit(time, event, reverse=reverse)
+    np.testing.assert_allclose(km.time, x)
+    np.testing.assert_allclose(km.survival, s, rtol=1e-12)
+
+
+def test_kaplan_meier_reverse_prodlim_order_at_a_tie():
+    # t = 2: one event and one censoring; prodlim removes the event first: G = 1 - 1/(4 - 1)
+    g = KaplanMeier.fit([1, 2, 2, 3, 4], [1, 1, 0, 1, 0], reverse=True)
+    assert g.survival[1] == pytest.approx(2 / 3)
+    naive = KaplanMeier.fit([1, 2, 2, 3, 4], [1, 1, 0, 1, 0], reverse=True, tie_order="censored_first")
+    assert naive.survival[1] == pytest.approx(3 / 4)
+
+
+def test_kaplan_meier_left_and_right_limits():
+    km = KaplanMeier.fit([2, 4, 4, 6], [1, 1, 0, 1])
+    s_right = km.survival_at([0, 2, 3, 4, 6, 7])
+    s_left = km.survival_at([0, 2, 3, 4, 6, 7], left=True)
+    np.testing.assert_allclose(s_right, [1, 0.75, 0.75, 0.5, 0, 0])
+    np.testing.assert_allclose(s_left, [1, 1, 0.75, 0.75, 0.5, 0])
+    assert km.var_log_at([1.0]).tolist() == [0.0] and np.isinf(km.var_log_at([6.0])[0])
+    assert km.n_risk_at([0, 2, 4.5, 6, 7]).tolist() == [4, 4, 1, 1, 0]
+
+
+def test_kaplan_meier_greenwood_matches_summary_se():
+    d, _, _ = _load("lung")
+    km = KaplanMeier.fit(d["time"], d["status"])
+    tab = kaplan_meier(d["time"], d["status"], [100, 300, 500])
+    np.testing.assert_allclose(tab["se"], tab["survival"] * np.sqrt(km.var_log_at([100, 300, 500])), rtol=1e-12)
+
+
+def test_kaplan_meier_without_events_is_one():
+    tab = kaplan_meier([1, 2, 3], [0, 0, 0], times=[0, 2, 5])
+    assert tab["survival"].tolist() == [1.0, 1.0, 1.0] and tab["se"].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_kaplan_meier_quantile_as_r():
+    # survfit median of 1..4 all events: S(2) = 0.5 exactly -> (2 + 3) / 2, as quantile.survfit
+    assert KaplanMeier.fit([1, 2, 3, 4], [1, 1, 1, 1]).quantile(0.5) == 2.5
+    assert KaplanMeier.fit([1, 2, 3, 4, 5], [1, 1, 1, 1, 1]).quantile(0.5) == 3.0
+    assert np.isnan(KaplanMeier.fit([1, 2, 3], [1, 0, 0]).quantile(0.5))
+    with pytest.raises(ValueError, match="p must lie in"):
+        KaplanMeier.fit([1, 2], [1, 1]).quantile(1.0)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from .concordance import concordance_index
-from .cox import CoxConvergenceWarning, _check_frame, _check_ties, fit_cox
+from .cox import CoxConvergenceWarning, check_frame, check_ties, fit_cox
 
 
 def _harrell_c(time, event, risk) -> float:
@@ -98,8 +98,8 @@ def optimism_corrected_cindex(
     >>> bool(r.corrected < r.apparent), len(r.replicates)
     (True, 20)
     """
-    _check_ties(ties)
-    time, event, _, covariates = _check_frame(df, duration_col, event_col, covariates)
+    check_ties(ties)
+    time, event, _, covariates = check_frame(df, duration_col, event_col, covariates)
     if not covariates:
         raise ValueError("covariates is empty")
     if int(n_boot) != n_boot or n_boot < 1:

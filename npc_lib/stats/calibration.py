@@ -65,40 +65,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _sps
 
-from .concordance import _check_time_event
-from .tdroc import _km_at
+from ._validation import check_probability, check_survival, check_time_point
+from .kaplan_meier import KaplanMeier
 
 _Z975 = float(_sps.norm.isf(0.025))
 
 # --------------------------------------------------------------------------- validators
-
-
-def _check_probability(values, n: int, name: str) -> np.ndarray:
-    try:
-        p = np.asarray(values, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric") from None
-    if p.ndim != 1:
-        raise ValueError(f"{name} must be 1-dimensional, got shape {p.shape}")
-    if p.size != n:
-        raise ValueError(f"{name} length {p.size} differs from time length {n}")
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if np.any((p < 0) | (p > 1)):
-        raise ValueError(f"{name} must lie in [0, 1]")
-    return p
-
-
-def _check_time_point(t, time: np.ndarray, name: str = "t") -> float:
-    try:
-        t = float(t)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number") from None
-    if not np.isfinite(t) or t <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {t}")
-    if t > time.max():
-        raise ValueError(f"{name}={t:g} is beyond the last follow-up time ({time.max():g})")
-    return t
 
 
 def _check_m(m) -> int:
@@ -213,9 +185,9 @@ def calibration_curve(time, event, predicted_survival, t, m: int = 150, cuts=Non
     """
     if test not in _TESTS:
         raise ValueError(f"test must be one of {tuple(_TESTS)}, got {test!r}")
-    time, event = _check_time_event(time, event)
-    pred = _check_probability(predicted_survival, time.size, "predicted_survival")
-    t = _check_time_point(t, time)
+    time, event = check_survival(time, event, min_n=2)
+    pred = check_probability(predicted_survival, time.size, "predicted_survival")
+    t = check_time_point(t, time)
     if cuts is None:
         cuts = _rms_cuts(pred, _check_m(m))
     else:
@@ -233,8 +205,9 @@ def calibration_curve(time, event, predicted_survival, t, m: int = 150, cuts=Non
                    km=np.nan, std_err=np.nan)
         if n_g >= 2:
             tg, eg = time[in_g], event[in_g]
-            surv, var_log = _km_at(tg, eg, t + 1e-6)
-            beyond = t > tg.max() + 1e-6 and _km_at(tg, eg, tg.max())[0] > 0
+            km = KaplanMeier.fit(tg, eg)
+            surv, var_log = float(km.survival_at(t + 1e-6)[0]), float(km.var_log_at(t + 1e-6)[0])
+            beyond = t > tg.max() + 1e-6 and km.survival[-1] > 0
             row.update(n=n_g, events=int(eg.sum()), mean_predicted=float(x[in_g].mean()),
                        km=np.nan if beyond else surv,
                        std_err=np.nan if (beyond or not np.isfinite(var_log)) else float(np.sqrt(var_log)))

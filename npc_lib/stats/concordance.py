@@ -64,65 +64,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _sps
 
-# --------------------------------------------------------------------------- validators
+from ._validation import check_alpha, check_marker, check_survival
+
+# Deprecated private aliases, kept only until tdroc.py imports npc_lib.stats._validation
+# itself (do not use in new code).
+_check_alpha = check_alpha
+_check_marker = check_marker
 
 
 def _check_time_event(time, event, *, time_name: str = "time", event_name: str = "event"):
-    """Validate survival data; return ``(time float64 (n,), event bool (n,))``."""
-    try:
-        t = np.asarray(time, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{time_name} must be numeric") from None
-    e = np.asarray(event)
-    if t.ndim != 1:
-        raise ValueError(f"{time_name} must be 1-dimensional, got shape {t.shape}")
-    if e.ndim != 1:
-        raise ValueError(f"{event_name} must be 1-dimensional, got shape {e.shape}")
-    if t.shape != e.shape:
-        raise ValueError(f"{time_name} and {event_name} lengths differ: {t.size} vs {e.size}")
-    if t.size < 2:
-        raise ValueError(f"{time_name} needs at least 2 subjects, got {t.size}")
-    if not np.all(np.isfinite(t)):
-        raise ValueError(f"{time_name} contains NaN or infinite values")
-    if np.any(t < 0):
-        raise ValueError(f"{time_name} contains negative values")
-    if e.dtype != bool:
-        try:
-            ef = e.astype(float)
-        except (TypeError, ValueError):
-            raise ValueError(f"{event_name} must be 0/1 or boolean") from None
-        if np.any(np.isnan(ef)):
-            raise ValueError(f"{event_name} contains NaN")
-        if not np.all((ef == 0) | (ef == 1)):
-            raise ValueError(f"{event_name} must be 0/1 or boolean")
-        e = ef == 1
-    if not e.any():
-        raise ValueError(f"{event_name} has no events")
-    return t, e
-
-
-def _check_marker(marker, n: int, name: str = "risk") -> np.ndarray:
-    """Validate a per-subject score of length ``n``; return float64 ``(n,)``."""
-    try:
-        x = np.asarray(marker, dtype=float)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric") from None
-    if x.ndim != 1:
-        raise ValueError(f"{name} must be 1-dimensional, got shape {x.shape}")
-    if x.size != n:
-        raise ValueError(f"{name} length {x.size} differs from time length {n}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if np.all(x == x[0]):
-        raise ValueError(f"{name} is constant")
-    return x
-
-
-def _check_alpha(alpha: float) -> float:
-    alpha = float(alpha)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
-    return alpha
+    return check_survival(time, event, name_time=time_name, name_event=event_name, min_n=2)
 
 
 # --------------------------------------------------------------------------- counting
@@ -310,9 +261,9 @@ def concordance_index(time, event, risk, outx: bool = True, alpha: float = 0.05)
     >>> round(r.se, 4), round(r.lower, 4), r.upper   # upper clipped at 1
     (0.1058, 0.6022, 1.0)
     """
-    time, event = _check_time_event(time, event)
-    risk = _check_marker(risk, time.size, "risk")
-    alpha = _check_alpha(alpha)
+    time, event = check_survival(time, event, min_n=2)
+    risk = check_marker(risk, time.size, "risk")
+    alpha = check_alpha(alpha)
     ch, dh = _survcomp_counts(time, event, risk, bool(outx))
     n = time.size
     sum_ch, sum_dh = float(ch.sum()), float(dh.sum())
@@ -379,9 +330,9 @@ def compare_concordance(time, event, risk1, risk2, outx: bool = True) -> Concord
     >>> bool(0 < k.p_value < 0.5)
     True
     """
-    time, event = _check_time_event(time, event)
-    risk1 = _check_marker(risk1, time.size, "risk1")
-    risk2 = _check_marker(risk2, time.size, "risk2")
+    time, event = check_survival(time, event, min_n=2)
+    risk1 = check_marker(risk1, time.size, "risk1")
+    risk2 = check_marker(risk2, time.size, "risk2")
     c1 = concordance_index(time, event, risk1, outx=outx)
     c2 = concordance_index(time, event, risk2, outx=outx)
     if not (np.isfinite(c1.se) and np.isfinite(c2.se)):

@@ -23,7 +23,8 @@ Therneau TM, Grambsch PM. Modeling Survival Data. Springer 2000 (ch. 3, 10).
 
 from __future__ import annotations
 
-__all__ = ["TIES", "CoxConvergenceWarning", "CoxResult", "fit_cox", "univariate_cox"]
+__all__ = ["TIES", "CoxConvergenceWarning", "CoxResult", "fit_cox", "univariate_cox",
+           "check_ties", "check_frame", "design_matrix"]
 
 import warnings
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats as _sps
+
+from ._validation import check_survival, check_times
 
 TIES = ("efron", "breslow")
 _Z975 = float(_sps.norm.ppf(0.975))
@@ -44,46 +47,20 @@ class CoxConvergenceWarning(RuntimeWarning):
 # --------------------------------------------------------------------------- validators
 
 
-def _check_ties(ties: str) -> str:
+def check_ties(ties: str) -> str:
+    """Validate a Cox tie method (one of :data:`TIES`)."""
     if ties not in TIES:
         raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
     return ties
 
 
-def _check_time_event(time, event, *, time_name: str = "time", event_name: str = "event"):
-    """Validate survival arrays; return ``(time float64, event bool)``, both shape ``(n,)``."""
-    try:
-        time = np.asarray(time, dtype=float).ravel()
-    except (TypeError, ValueError):
-        raise ValueError(f"{time_name} must be numeric") from None
-    event_arr = np.asarray(event)
-    if event_arr.dtype == object:
-        event_arr = event_arr.astype(float)
-    event_arr = event_arr.ravel()
-    if time.shape != event_arr.shape:
-        raise ValueError(
-            f"{time_name} and {event_name} lengths differ: {time.shape[0]} vs {event_arr.shape[0]}"
-        )
-    if time.size == 0:
-        raise ValueError(f"{time_name} is empty")
-    if not np.all(np.isfinite(time)):
-        raise ValueError(f"{time_name} contains NaN or infinite values")
-    if np.any(time < 0):
-        raise ValueError(f"{time_name} contains negative values")
-    if event_arr.dtype != bool:
-        ev = event_arr.astype(float)
-        if np.any(np.isnan(ev)):
-            raise ValueError(f"{event_name} contains NaN")
-        if not np.all((ev == 0) | (ev == 1)):
-            raise ValueError(f"{event_name} must be 0/1 or boolean")
-        event_arr = ev == 1
-    if not event_arr.any():
-        raise ValueError(f"{event_name} has no events")
-    return time, event_arr
+def check_frame(df, duration_col: str, event_col: str, covariates: Sequence[str]):
+    """Validate a survival DataFrame; return ``(time, event, X float64 (n, p), names)``.
 
-
-def _check_frame(df, duration_col: str, event_col: str, covariates: Sequence[str]):
-    """Validate a survival DataFrame; return ``(time, event, X float64 (n, p), names)``."""
+    ``time``/``event`` follow :func:`npc_lib.stats._validation.check_survival`
+    (errors name ``duration_col 'col'`` and ``event_col 'col'``); covariates
+    must be distinct numeric columns, finite and not constant.
+    """
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"df must be a pandas DataFrame, got {type(df).__name__}")
     if isinstance(covariates, str):
@@ -99,11 +76,11 @@ def _check_frame(df, duration_col: str, event_col: str, covariates: Sequence[str
         raise ValueError(f"covariates contain duplicates: {covariates}")
     if duration_col in covariates or event_col in covariates:
         raise ValueError("covariates must not include duration_col or event_col")
-    time, event = _check_time_event(
+    time, event = check_survival(
         df[duration_col].to_numpy(), df[event_col].to_numpy(),
-        time_name=f"duration_col {duration_col!r}", event_name=f"event_col {event_col!r}",
+        name_time=f"duration_col {duration_col!r}", name_event=f"event_col {event_col!r}",
     )
-    X = _design(df, covariates)
+    X = design_matrix(df, covariates)
     if X.shape[1]:
         const = [c for c, v in zip(covariates, np.ptp(X, axis=0)) if v == 0]
         if const:
@@ -111,7 +88,7 @@ def _check_frame(df, duration_col: str, event_col: str, covariates: Sequence[str
     return time, event, X, covariates
 
 
-def _design(df: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
+def design_matrix(df: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
     """Float design matrix ``(n, p)`` of ``covariates``; NaN or non-numeric raise ValueError."""
     missing = [c for c in covariates if c not in df.columns]
     if missing:
@@ -285,7 +262,7 @@ class CoxResult:
         """
         if not self.covariates:
             return np.zeros(len(df))
-        return _design(df, self.covariates) @ self.params.to_numpy()
+        return design_matrix(df, self.covariates) @ self.params.to_numpy()
 
     def baseline_cumhazard(self, times, lp: float = 0.0) -> np.ndarray:
         """Cumulative hazard ``H(t | lp)`` at ``times`` for uncentred linear predictor ``lp``.
@@ -297,8 +274,7 @@ class CoxResult:
         constant after the last.
         """
         times = np.asarray(times, dtype=float)
-        if np.any(~np.isfinite(times)) or np.any(times < 0):
-            raise ValueError("times must be finite and non-negative")
+        check_times(times.ravel())
         idx = np.searchsorted(self.event_times, times, side="right") - 1
         H = np.where(idx >= 0, self._cumhaz_ref[np.maximum(idx, 0)], 0.0)
         return H * np.exp(float(lp) - self._lp_ref)
@@ -401,8 +377,8 @@ def fit_cox(
     >>> bool(r.params["x"] > 0)     # higher x, earlier events: higher risk
     True
     """
-    _check_ties(ties)
-    time, event, X, covariates = _check_frame(df, duration_col, event_col, covariates)
+    check_ties(ties)
+    time, event, X, covariates = check_frame(df, duration_col, event_col, covariates)
     n, p = X.shape
     col_means = X.mean(axis=0) if p else np.zeros(0)
     rs = _RiskSets(time, event, X - col_means, efron=(ties == "efron"))

@@ -37,9 +37,8 @@ __all__ = ["decision_curve"]
 import numpy as np
 import pandas as pd
 
-from .calibration import _check_probability, _check_time_point
-from .concordance import _check_time_event
-from .tdroc import _km_at, _windowed_km
+from ._validation import check_probability, check_survival, check_time_point
+from .kaplan_meier import KaplanMeier
 
 
 def _check_thresholds(thresholds) -> np.ndarray:
@@ -52,6 +51,15 @@ def _check_thresholds(thresholds) -> np.ndarray:
     if not np.all(np.isfinite(th)) or np.any((th < 0) | (th >= 1)):
         raise ValueError("thresholds must lie in [0, 1)")
     return th
+
+
+def _suffix_survival(time: np.ndarray, event: np.ndarray, t: float, lo: np.ndarray) -> np.ndarray:
+    """Kaplan-Meier ``S(t)`` of each subset ``time[lo_k:]`` (1 for an empty subset)."""
+    out = np.ones(lo.size)
+    for start in np.unique(lo):
+        if start < time.size:
+            out[lo == start] = KaplanMeier.fit(time[start:], event[start:]).survival_at(t)[0]
+    return out
 
 
 def decision_curve(time, event, predicted_risk_at_t, t, thresholds) -> pd.DataFrame:
@@ -89,17 +97,16 @@ def decision_curve(time, event, predicted_risk_at_t, t, thresholds) -> pd.DataFr
     >>> dc.treat_all.round(4).tolist(), dc.treat_none.tolist()
     ([0.3905, 0.2163], [0.0, 0.0])
     """
-    time, event = _check_time_event(time, event)
-    risk = _check_probability(predicted_risk_at_t, time.size, "predicted_risk_at_t")
-    t = _check_time_point(t, time)
+    time, event = check_survival(time, event, min_n=2)
+    risk = check_probability(predicted_risk_at_t, time.size, "predicted_risk_at_t")
+    t = check_time_point(t, time)
     th = _check_thresholds(thresholds)
     n = time.size
     order = np.argsort(risk, kind="stable")
     ts, es, rs = time[order], event[order], risk[order]
     lo = np.searchsorted(rs, th, side="left")  # treated: positions lo..n-1 (risk >= p_t)
     n_treated = n - lo
-    hi = np.full(th.size, n)
-    surv = _windowed_km(ts, es, t, lo, hi)
+    surv = _suffix_survival(ts, es, t, lo)
     last_time = np.concatenate([np.maximum.accumulate(ts[::-1])[::-1], [-np.inf]])[lo]
     risk_treated = np.where(n_treated == 0, 0.0, 1.0 - surv)
     risk_treated = np.where((n_treated > 0) & (last_time < t), np.nan, risk_treated)
@@ -107,7 +114,7 @@ def decision_curve(time, event, predicted_risk_at_t, t, thresholds) -> pd.DataFr
     tp = risk_treated * pos_rate
     fp = (1.0 - risk_treated) * pos_rate
     odds = th / (1.0 - th)
-    risk_all = 1.0 - _km_at(time, event, t)[0]
+    risk_all = 1.0 - float(KaplanMeier.fit(time, event).survival_at(t)[0])
     return pd.DataFrame({
         "threshold": th,
         "n_treated": n_treated.astype(int),

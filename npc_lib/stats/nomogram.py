@@ -46,7 +46,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .cox import CoxResult, _design
+from .cox import CoxResult, design_matrix
 
 DEFAULT_FUN_AT = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 _LIMIT_ROWS = ["Low:effect", "Adjust to", "High:effect", "Low:prediction", "High:prediction", "Low", "High"]
@@ -55,7 +55,7 @@ _LIMIT_ROWS = ["Low:effect", "Adjust to", "High:effect", "Low:prediction", "High
 def _check_covariate_frame(data, covariates: Sequence[str]) -> np.ndarray:
     if not isinstance(data, pd.DataFrame):
         raise ValueError(f"data must be a pandas DataFrame, got {type(data).__name__}")
-    X = _design(data, covariates)
+    X = design_matrix(data, covariates)
     if X.shape[0] < 2:
         raise ValueError("data must have at least 2 rows")
     return X
@@ -334,13 +334,13 @@ class Nomogram:
 
     def points(self, df: pd.DataFrame) -> pd.DataFrame:
         """Points of each predictor for each row of ``df``: DataFrame ``(n, p)``, index of ``df``."""
-        X = _design(df, self.covariates)
+        X = design_matrix(df, self.covariates)
         P = self.scale * (X * self.beta.to_numpy() - self.xbeta_min.to_numpy())
         return pd.DataFrame(P, index=df.index, columns=list(self.covariates))
 
     def total_points(self, df: pd.DataFrame) -> np.ndarray:
         """Total points per row, shape ``(n,)`` (higher = worse)."""
-        X = _design(df, self.covariates)
+        X = design_matrix(df, self.covariates)
         return self.scale * (X @ self.beta.to_numpy() - self.xbeta_min.sum())
 
     def linear_predictor(self, total_points) -> np.ndarray:

@@ -38,21 +38,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .cox import _check_time_event
+from ._validation import check_marker, check_survival
 
 CUTOFF_METHODS = ("maxstat", "median")
-
-
-def _check_risk(risk, n: int) -> np.ndarray:
-    try:
-        risk = np.asarray(risk, dtype=float).ravel()
-    except (TypeError, ValueError):
-        raise ValueError("risk must be numeric") from None
-    if risk.shape[0] != n:
-        raise ValueError(f"risk length {risk.shape[0]} differs from time length {n}")
-    if not np.all(np.isfinite(risk)):
-        raise ValueError("risk contains NaN or infinite values")
-    return risk
 
 
 def logrank_statistics(time, event, risk, cutoffs) -> np.ndarray:
@@ -71,8 +59,8 @@ def logrank_statistics(time, event, risk, cutoffs) -> np.ndarray:
     ...                    [6, 5, 4, 3, 2, 1], [3.5]).round(4).tolist()
     [5.0517]
     """
-    time, event = _check_time_event(time, event, time_name="time", event_name="event")
-    risk = _check_risk(risk, time.size)
+    time, event = check_survival(time, event)
+    risk = check_marker(risk, time.size, "risk", allow_constant=True)
     cutoffs = np.atleast_1d(np.asarray(cutoffs, dtype=float))
     by_time = np.argsort(time, kind="stable")
     t_sorted = time[by_time]
@@ -152,8 +140,8 @@ class RiskCutoff:
             raise ValueError(f"method must be one of {CUTOFF_METHODS}, got {method!r}")
         if not (0.0 <= float(min_group) < 0.5):
             raise ValueError(f"min_group must be in [0, 0.5), got {min_group!r}")
-        time, event = _check_time_event(time, event, time_name="time", event_name="event")
-        risk = _check_risk(risk, time.size)
+        time, event = check_survival(time, event)
+        risk = check_marker(risk, time.size, "risk", allow_constant=True)
         n = time.size
         if method == "median":
             c = float(np.median(risk))

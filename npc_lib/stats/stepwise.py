@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .cox import CoxResult, _check_frame, _check_ties, fit_cox
+from .cox import CoxResult, check_frame, check_ties, fit_cox
 
 _STEP_TOL = 1e-7  # MASS::stepAIC: ``if (bAIC >= AIC + 1e-07) break``
 
@@ -87,8 +87,8 @@ def stepwise_cox(
     >>> stepwise_cox(d, "t", "e", ["x", "noise"]).selected
     ['x']
     """
-    _check_ties(ties)
-    _, _, _, covariates = _check_frame(df, duration_col, event_col, covariates)
+    check_ties(ties)
+    _, _, _, covariates = check_frame(df, duration_col, event_col, covariates)
     if not covariates:
         raise ValueError("covariates is empty")
     current = list(covariates)
