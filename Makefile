@@ -6,6 +6,9 @@ NPC    := $(VENV)/bin/npc
 STAMP  := $(VENV)/.installed
 # torch 2.13.0 is the CPU build (a newer release would pull a CUDA build of several GB)
 TORCH  := torch==2.13.0
+# pyradiomics: no wheel for Python 3.11; 3.1.0's sdist lacks its C headers and 3.0.1's setup.py
+# imports numpy, so it is built from source against the installed numpy (about 20 s)
+RADIOMICS := pyradiomics==3.0.1
 PROFILE ?= default
 
 .PHONY: setup book run test test-fast bench clean help
@@ -17,6 +20,8 @@ help:
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "numpy>=1.26" setuptools wheel
+	$(PY) -m pip install --quiet --no-build-isolation "$(RADIOMICS)"
 	$(PY) -m pip install --quiet "$(TORCH)" -e ".[dev,torch]"
 	touch $(STAMP)
 
