@@ -10,3 +10,6 @@ from .calibration import CalibrationResult, CalibrationTest, calibration_curve
 from .concordance import ConcordanceComparison, ConcordanceResult, compare_concordance, concordance_index
 from .decision_curve import decision_curve
 from .tdroc import TimeROC, time_dependent_auc, time_dependent_roc
+# secondary endpoints and subgroups by risk group (A16, A17)
+from .endpoints import at_risk_table, compare_risk_groups, endpoint_table, km_curve_table
+from .subgroups import InteractionTest, SubgroupAnalysis, interaction_test, subgroup_analysis, subgroup_hazard_ratios
