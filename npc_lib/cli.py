@@ -92,34 +92,51 @@ def _cmd_crossval(args) -> int:
     return 0
 
 
-def _parse_values(items: list[str]) -> dict[str, object]:
-    values: dict[str, object] = {}
+def _parse_values(items: list[str]) -> dict[str, str]:
+    values: dict[str, str] = {}
     for item in items:
         key, sep, raw = item.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise ValueError(f"--value: expected NAME=VALUE, got {item!r}")
-        try:
-            values[key] = float(raw)
-        except ValueError:
-            values[key] = raw
+        if key in values:
+            raise ValueError(f"--value: {key} given twice")
+        values[key] = raw.strip()
     return values
 
 
+def _time_label(t: float, unit: str) -> str:
+    if unit == "months" and t % 12 == 0:
+        return f"{t / 12:g}-year DFS ({t:g} months)"
+    return f"DFS at {t:g} {unit}"
+
+
 def _cmd_nomogram(args) -> int:
-    from .cohort.covariates import code_values
+    from .cohort.covariates import clinical_coding
     from .stats.nomogram_export import NomogramCalculator
 
-    calc = NomogramCalculator.from_json(args.model)
-    result = calc.predict(code_values(_parse_values(args.value)))
+    calc = NomogramCalculator.from_json(args.model, coding=clinical_coding())
+    result = calc.predict_clinical(_parse_values(args.value), fill_missing=args.fill_missing)
     if args.json:
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result, indent=2, allow_nan=False))
         return 0
     labels = calc.labels or {}
+    width = max(32, *(len(labels.get(c, c)) for c in calc.covariates))
+    print(f"{'predictor':>{width}}  {'value':<24}{'points':>8}")
+    filled_covs = {c for v in calc.variables if v["variable"] in result["filled"] for c in v["covariates"]}
     for cov, pts in result["points"].items():
-        print(f"{labels.get(cov, cov):>32}: {pts:7.1f} points")
-    print(f"{'total':>32}: {result['total_points']:7.1f} points")
+        value = calc.describe(cov, result["covariate_values"][cov]) + (" *" if cov in filled_covs else "")
+        print(f"{labels.get(cov, cov):>{width}}  {value:<24}{pts:8.1f}")
+    print(f"{'total points':>{width}}  {'':<24}{result['total_points']:8.1f}")
     for t, s in result["survival"].items():
-        print(f"{f'DFS at {t:g} {calc.time_unit}':>32}: {100 * s:6.1f} %")
+        print(f"{_time_label(t, calc.time_unit):>{width}}  {'':<24}{100 * s:7.1f}%")
+    for var, used in result["filled"].items():
+        print(f"* {var} not given: set to the model's adjust-to value {used} (--fill-missing)")
+    if result["unused"]:
+        print(f"not used by this model: {', '.join(result['unused'])}")
+    if result["outside_axis"]:
+        print("outside the nomogram's axis (points extrapolated): "
+              + ", ".join(labels.get(c, c) for c in result["outside_axis"]))
     return 0
 
 
@@ -156,8 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("nomogram", help="one patient's nomogram points and DFS from a nomogram.json (A22)")
     m.add_argument("--model", required=True, type=Path, help="nomogram.json written by chapter 06")
     m.add_argument("--value", action="append", default=[], metavar="NAME=VALUE",
-                   help="a clinical value (age=50, ldh=500, ebv_dna=3000 or 'ebv_dna=< 4000', sex=F, "
-                        "smoking=yes) or a signature (DL_T1_sig=0.4); repeat for each")
+                   help="a clinical variable as a clinician knows it (age=50, sex=F, hgb=135, ebv_dna=3200, "
+                        "smoking=yes, who_type=III) or a signature score (DL_T1_sig=0.4); repeat for each")
+    m.add_argument("--fill-missing", action="store_true",
+                   help="set a variable not given to the model's adjust-to value (training median or "
+                        "reference level) instead of stopping; the output names each one")
     m.add_argument("--json", action="store_true", help="print the result as JSON")
     m.set_defaults(func=_cmd_nomogram)
 

@@ -56,6 +56,7 @@ __all__ = [
     "source_variable",
     "code_clinical",
     "code_values",
+    "clinical_coding",
     "read_signatures",
     "model_frame",
 ]
@@ -262,6 +263,63 @@ def code_values(values: Mapping[str, object]) -> dict[str, float]:
             elif name == "ebv_dna_ge_4000":
                 x = float(x >= EBV_DNA_CUT)
             out[name] = x
+    return out
+
+
+#: how a clinician names each clinical variable (form labels of the calculator)
+_VARIABLE_LABELS = {
+    "age": "Age", "sex": "Sex", "hgb": "Haemoglobin (HGB)", "family_history": "Family history of cancer",
+    "smoking": "Smoking", "drinking": "Drinking", "who_type": "WHO histological type", "alb": "Albumin (ALB)",
+    "crp": "C-reactive protein (CRP)", "ldh": "Lactate dehydrogenase (LDH)",
+    "ebv_dna": "Pre-treatment plasma EBV DNA",
+}
+_LEVEL_LABELS = {"sex": {"M": "male", "F": "female"}, "who_type": {"III": "type III", "I-II": "type I-II"}}
+_CODED_LEVEL = {"sex": "F", "who_type": "I-II"}
+_THRESHOLDS = {"crp_above_3": (">", CRP_CUT), "ebv_dna_ge_4000": (">=", EBV_DNA_CUT)}
+
+
+def clinical_coding() -> dict[str, dict]:
+    """How each model covariate is computed from a clinical variable, as plain (JSON-ready) data.
+
+    The calculator (``npc nomogram`` and the book's calculator page) reads
+    this from ``nomogram.json`` and codes a clinician's values itself. One
+    entry per covariate of :data:`CLINICAL_COVARIATES` and :data:`SIGNATURES`:
+
+    - ``variable``: the clinical column (or signature) the clinician gives;
+      ``variable_label``; ``unit`` (``""`` for categories);
+    - ``kind``: ``"number"`` (covariate = the value, in ``unit``),
+      ``"level"`` (covariate = 1 if the value equals ``level``, else 0;
+      ``levels`` lists the allowed values, first = reference;
+      ``level_labels`` their words) or ``"threshold"`` (covariate = 1 if
+      ``value <op> cut``, ``op`` one of ``">"``, ``">="``, else 0).
+
+    Same coding as :func:`code_clinical` (tests check it).
+
+    >>> c = clinical_coding()
+    >>> c["sex_female"]["kind"], c["sex_female"]["level"], c["sex_female"]["levels"]
+    ('level', 'F', ['M', 'F'])
+    >>> c["ebv_dna_ge_4000"]["op"], c["ebv_dna_ge_4000"]["cut"], c["ebv_dna_ge_4000"]["unit"]
+    ('>=', 4000.0, 'copy/mL')
+    >>> c["hgb"]["kind"], c["hgb"]["unit"]
+    ('number', 'g/L')
+    """
+    out: dict[str, dict] = {}
+    for name, (src, _) in CODING.items():
+        entry: dict = {"variable": src, "variable_label": _VARIABLE_LABELS[src],
+                       "unit": schema.CONTINUOUS.get(src, "")}
+        if src in schema.CATEGORIES:
+            levels = list(schema.CATEGORIES[src])
+            entry.update(kind="level", levels=levels, level=_CODED_LEVEL.get(src, "yes"),
+                         level_labels={lv: _LEVEL_LABELS.get(src, {}).get(lv, lv) for lv in levels})
+        elif name in _THRESHOLDS:
+            op, cut = _THRESHOLDS[name]
+            entry.update(kind="threshold", op=op, cut=float(cut))
+        else:
+            entry.update(kind="number")
+        out[name] = entry
+    for seq, sig in zip(schema.SEQUENCES, SIGNATURES):
+        out[sig] = {"variable": sig, "variable_label": f"{seq} deep-learning signature ({sig}; higher = worse)",
+                    "unit": "", "kind": "number"}
     return out
 
 
