@@ -234,7 +234,7 @@ def proportional_hazards_test(df: pd.DataFrame, duration_col: str, event_col: st
     >>> d["t"] = rng.exponential(np.exp(-0.7 * d.x - 0.5 * d.z))
     >>> d["e"] = (rng.uniform(size=200) < 0.8).astype(int)
     >>> z = proportional_hazards_test(d, "t", "e", ["x", "z"])
-    >>> z.index.tolist(), list(z.columns), z.loc["GLOBAL", "df"]
+    >>> z.index.tolist(), list(z.columns), int(z.loc["GLOBAL", "df"])
     (['x', 'z', 'GLOBAL'], ['chisq', 'df', 'p'], 2)
     """
     return _zph(df, duration_col, event_col, covariates, transform, ties).table
