@@ -1,19 +1,15 @@
-"""Guarded model selection and performance tables (npc_lib.stats.performance)."""
+"""Guarded per-model performance tables (npc_lib.stats.performance)."""
 
 from __future__ import annotations
-
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from npc_lib.stats import (calibration_curve, compare_concordance, concordance_index, decision_curve,
-                           hazard_ratio, kaplan_meier, logrank_test, stepwise_cox, time_dependent_roc)
-from npc_lib.stats.performance import (attempt, calibration_at, compare_models, concordance_table,
-                                       decision_curve_table, format_ci, format_p, quietly, risk_group_summary,
-                                       infinite_coefficients, select_model, time_dependent_roc_table,
-                                       usable_covariates)
+                           hazard_ratio, kaplan_meier, logrank_test, time_dependent_roc)
+from npc_lib.stats.performance import (calibration_at, compare_models, concordance_table, decision_curve_table,
+                                       risk_group_summary, time_dependent_roc_table)
 
 
 def _cohort(n=200, seed=0, follow_up=80.0):
@@ -32,66 +28,6 @@ def _cohort(n=200, seed=0, follow_up=80.0):
 @pytest.fixture(scope="module")
 def cohort():
     return _cohort()
-
-
-# --------------------------------------------------------------------------- warnings as notes
-
-
-def test_quietly_records_runtime_warnings_once():
-    def noisy():
-        for _ in range(3):
-            warnings.warn("monotone", RuntimeWarning)
-        np.float64(1.0) / np.float64(0.0)
-        return 7
-
-    assert quietly(noisy) == (7, ["monotone"])
-
-
-def test_attempt_turns_value_error_into_note():
-    def bad():
-        raise ValueError("t=60 is beyond the last follow-up time")
-
-    assert attempt(bad) == (None, ["t=60 is beyond the last follow-up time"])
-    with pytest.raises(TypeError):
-        attempt(lambda: 1 + "a")
-
-
-# --------------------------------------------------------------------------- selection
-
-
-def test_select_model_matches_stepwise(cohort):
-    m = select_model(cohort, ["a", "b", "noise"], name="m")
-    ref = stepwise_cox(cohort, "time", "event", ["a", "b", "noise"])
-    assert m.selected == ref.selected and m.used == ref.selected and not m.fallback_used
-    assert np.allclose(m.fit.params.to_numpy(), ref.final.params.to_numpy())
-    d = m.to_dict()
-    assert d["covariates"] == m.used and set(d["coef"]) == set(m.used)
-    assert d["coef"]["a"] == pytest.approx(float(ref.final.params["a"]))
-
-
-def test_select_model_fallback_when_nothing_kept():
-    rng = np.random.default_rng(4)
-    d = pd.DataFrame({"time": rng.exponential(size=80), "event": 1, "z": rng.normal(size=80),
-                      "sig": rng.normal(size=80)})
-    m = select_model(d, ["z"], fallback=["sig"])
-    assert m.selected == [] and m.used == ["sig"] and m.fallback_used
-    assert list(m.fit.covariates) == ["sig"]
-    assert "stepwise AIC kept no covariate" in m.notes
-    null = select_model(d, ["z"])
-    assert null.used == [] and null.fit.covariates == ()
-
-
-def test_select_model_monotone_likelihood_is_a_note():
-    rng = np.random.default_rng(2)
-    d = pd.DataFrame({"time": rng.exponential(size=40), "event": rng.integers(0, 2, 40),
-                      "x": rng.normal(size=40)})
-    d["rare"] = 0.0
-    d.loc[d.index[:3], "rare"] = 1.0
-    d.loc[d.index[:3], "event"] = 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        m = select_model(d, ["x", "rare"])
-    assert any("infinite" in n or "converge" in n for n in m.notes)
 
 
 # --------------------------------------------------------------------------- discrimination
@@ -201,32 +137,25 @@ def test_decision_curve_table_long_form(cohort):
     assert empty.empty and "beyond" in why
 
 
-def test_formatters():
-    assert format_p(0.0004) == "<0.001" and format_p(0.05) == "0.050" and format_p(np.nan) == "NA"
-    assert format_ci(6.123, 3.72, 10.07, 2) == "6.12 (3.72-10.07)"
-    assert format_ci(np.nan, 0, 1) == "NA" and format_ci(0.7, np.nan, 0.9) == "0.700"
+def test_tables_reject_bad_survival_data(cohort):
+    with pytest.raises(ValueError, match="time contains NaN"):
+        concordance_table([1.0, np.nan], [1, 0], {"x": [1, 2]})
+    with pytest.raises(ValueError, match="event must be 0/1"):
+        risk_group_summary([1, 2], [1, 5], [0, 1])
 
 
-def test_select_model_leaves_out_constant_covariates(cohort):
-    d = cohort.assign(who=0.0)
-    m = select_model(d, ["who", "a", "b"], fallback=["who", "a"])
-    assert "who" not in m.used and m.notes[0] == "left out, constant in these data: who"
-    with pytest.raises(ValueError, match="every covariate is constant"):
-        select_model(d, ["who"])
-    with pytest.raises(ValueError, match=r"covariates not in df: \['zzz'\]"):
-        usable_covariates(d, ["a", "zzz"])
+def test_tables_without_events_give_notes():
+    tab = concordance_table([1, 2, 3], [0, 0, 0], {"x": [3, 2, 1]})
+    assert np.isnan(tab.c_index.iloc[0]) and tab.note.iloc[0] == "event has no events"
+    s = risk_group_summary([1, 2, 3, 4], [0, 0, 0, 0], [1, 0, 1, 0], t=2.0)
+    assert s["surv_low"] == 1.0 and s["note"] == "no events"
 
 
-def test_select_model_leaves_out_infinite_coefficients(cohort):
-    d = cohort.copy()
-    d["rare"] = 0.0
-    idx = d.index[d.event == 0][:4]
-    d.loc[idx, "rare"] = 1.0                                # no event among the 'rare' patients
-    kept = select_model(d, ["a", "b", "rare"], drop_infinite=False)
-    assert "rare" in kept.used and infinite_coefficients(kept.fit, d) == ["rare"]
-    m = select_model(d, ["a", "b", "rare"], fallback=["rare", "a"])
-    assert m.excluded == ["rare"] and "rare" not in m.used and m.used == ["a", "b"]
-    assert "left out, infinite coefficient (monotone likelihood): rare" in m.notes
-    assert m.to_dict()["excluded_infinite"] == ["rare"]
-    only = select_model(d[["time", "event", "rare"]], ["rare"], fallback=["rare"])
-    assert only.used == [] and only.fit.covariates == () and not only.fallback_used
+def test_moved_names_are_still_importable_from_performance():
+    from npc_lib import report
+    from npc_lib.stats import capture, model_selection, performance
+
+    assert performance.format_p is report.format_p and performance.format_ci is report.format_ci
+    assert performance.quietly is capture.quietly and performance.attempt is capture.attempt
+    assert performance.select_model is model_selection.select_model
+    assert performance.usable_covariates is model_selection.usable_covariates

@@ -7,11 +7,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from npc_lib.cohort import schema
 from npc_lib.stats.table1 import (
     TABLE1_ROWS,
+    Cut,
+    Recode,
+    SexSpecificCut,
+    Table1Row,
     compare_categorical,
     compare_continuous,
-    format_p,
     table1,
     table1_groups,
     table1_numbers,
@@ -275,5 +279,35 @@ def test_table1_bad_clinical():
         table1(df.to_numpy(), _groups(20, 10))
 
 
-def test_format_p():
-    assert [format_p(p) for p in (0.99, 0.18, 0.049, 0.0009, float("nan"))] == ["0.99", "0.18", "0.049", "<0.001", ""]
+def test_table1_rows_agree_with_the_cohort_schema():
+    # the statistics layer does not import the schema; this test keeps the two in step
+    recodes = {r.derive.column: set(r.derive.mapping) for r in TABLE1_ROWS if isinstance(r.derive, Recode)}
+    assert recodes == {c: set(levels) for c, levels in schema.CATEGORIES.items()}
+    continuous = {r.column for r in TABLE1_ROWS if r.column}
+    assert continuous == set(schema.CONTINUOUS)
+    hgb = next(r.derive for r in TABLE1_ROWS if r.variable == "hgb_group")
+    assert isinstance(hgb, SexSpecificCut) and dict(hgb.cutoffs) == {"M": 130.0, "F": 115.0}
+
+
+def test_table1_hgb_sex_specific_cutoffs():
+    df = pd.DataFrame({"sex": ["M", "M", "F", "F"], "hgb": [129.0, 130.0, 114.0, 115.0]})
+    rule = SexSpecificCut("hgb", "sex", {"M": 130.0, "F": 115.0}, below="Abnormal", above="Normal")
+    assert rule(df).tolist() == ["Abnormal", "Normal", "Abnormal", "Normal"]
+    with pytest.raises(ValueError, match=r"field sex: no hgb cut-off for \['X'\]"):
+        rule(df.assign(sex=["X", "M", "F", "F"]))
+
+
+def test_table1_custom_rows_are_passed_as_data():
+    df = _clinical()
+    group = _groups(len(df), 84)
+    rows = (Table1Row("alb", "ALB, median (range), g/L", column="alb"),
+            Table1Row("alb_group", "ALB, No. (%)", levels=(("low", "< 45"), ("high", ">= 45")),
+                      derive=Cut("alb", "low", "high", 45.0, right_closed=False)))
+    t = table1(df.drop(columns=["ldh", "sex"]), group, rows=rows)
+    assert t["variable"].tolist() == ["alb", "alb_group", "alb_group"]
+    low = t[(t.variable == "alb_group") & (t.level == "low")].iloc[0]
+    assert low["train"].startswith(f"{int((df.alb.iloc[:84] < 45).sum())} (")
+    with pytest.raises(ValueError, match="rows must be a non-empty sequence of Table1Row"):
+        table1(df, group, rows=())
+    with pytest.raises(ValueError, match="needs exactly one of column"):
+        table1(df, group, rows=(Table1Row("x", "x"),))

@@ -19,21 +19,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from npc_lib.stats._validation import check_survival
+from npc_lib.stats.kaplan_meier import KaplanMeier
+
 _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f")
-
-
-def _check_survival(time, event) -> tuple[np.ndarray, np.ndarray]:
-    t = np.asarray(time, dtype=float).ravel()
-    e = np.asarray(event).astype(float).ravel()
-    if t.shape != e.shape:
-        raise ValueError(f"time and event lengths differ: {t.size} vs {e.size}")
-    if t.size == 0:
-        raise ValueError("time is empty")
-    if not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise ValueError("time must be finite and non-negative")
-    if not np.all((e == 0) | (e == 1)):
-        raise ValueError("event must be 0/1 or boolean")
-    return t, e == 1
 
 
 def _colour(i: int) -> str:
@@ -51,11 +40,8 @@ def km_steps(time, event) -> pd.DataFrame:
     >>> km_steps([2, 3, 3, 5], [1, 0, 1, 0]).survival.round(3).tolist()
     [1.0, 0.75, 0.5, 0.5]
     """
-    t, e = _check_survival(time, event)
-    u, inv = np.unique(t, return_inverse=True)
-    d = np.bincount(inv, weights=e.astype(float), minlength=u.size)
-    n_risk = np.cumsum(np.bincount(inv, minlength=u.size)[::-1])[::-1]
-    surv = np.cumprod(1.0 - d / n_risk)
+    km = KaplanMeier.fit(time, event)
+    u, surv = km.time, km.survival
     if u[0] > 0:
         u, surv = np.concatenate([[0.0], u]), np.concatenate([[1.0], surv])
     return pd.DataFrame({"time": u, "survival": surv})
@@ -103,7 +89,7 @@ def plot_km(time, event, group, *, labels: Mapping | None = None, at_risk_times:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    t, e = _check_survival(time, event)
+    t, e = check_survival(time, event, min_events=0)
     g = np.asarray(group).ravel()
     if g.size != t.size:
         raise ValueError(f"group length {g.size} differs from time length {t.size}")

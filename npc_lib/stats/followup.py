@@ -10,23 +10,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-
-def _check_survival(time, event) -> tuple[np.ndarray, np.ndarray]:
-    t = np.asarray(time, dtype=float)
-    e = np.asarray(event)
-    if t.ndim != 1 or e.ndim != 1:
-        raise ValueError("time, event: expected 1-D arrays")
-    if t.shape != e.shape:
-        raise ValueError(f"time, event: lengths differ ({t.size} vs {e.size})")
-    if t.size == 0:
-        raise ValueError("time: empty")
-    if not np.all(np.isfinite(t)):
-        raise ValueError("time: contains NaN or infinite values")
-    if np.any(t < 0):
-        raise ValueError("time: negative values")
-    if not np.isin(e, (0, 1, True, False)).all():
-        raise ValueError("event: values must be 0/1 or boolean")
-    return t, e.astype(bool)
+from ._validation import check_survival
+from .kaplan_meier import KaplanMeier
 
 
 @dataclass(frozen=True)
@@ -38,28 +23,7 @@ class FollowUp:
     q3: float
 
 
-def _km_quantile(t: np.ndarray, d: np.ndarray, p: float) -> float:
-    """Smallest time at which the KM survival of (t, d) is <= 1 - p (as R's quantile.survfit)."""
-    order = np.argsort(t, kind="mergesort")
-    t, d = t[order], d[order]
-    uniq, idx = np.unique(t, return_index=True)
-    n_at_risk = t.size - idx
-    deaths = np.add.reduceat(d.astype(float), idx)
-    surv = np.cumprod(1.0 - deaths / n_at_risk)
-    target = 1.0 - p
-    below = np.flatnonzero(surv <= target + 1e-12)
-    if below.size == 0:
-        return float("nan")
-    i = below[0]
-    # R averages with the next event time when survival hits the target exactly
-    if abs(surv[i] - target) < 1e-12:
-        later = np.flatnonzero((deaths > 0) & (np.arange(uniq.size) > i))
-        if later.size:
-            return float((uniq[i] + uniq[later[0]]) / 2)
-    return float(uniq[i])
-
-
-def median_follow_up(time, event) -> FollowUp:
+def median_follow_up(time, event, *, tie_order: str = "censored_first") -> FollowUp:
     """Median follow-up by the reverse Kaplan-Meier method (censorings as events).
 
     Parameters
@@ -69,6 +33,12 @@ def median_follow_up(time, event) -> FollowUp:
     event : array_like, shape (n,)
         1 = event, 0 = censored. Reversed internally: a censoring is the
         "event" of the follow-up distribution.
+    tie_order : {"censored_first", "events_first"}
+        At a time with both an event and a censoring: ``"censored_first"``
+        (default) keeps the event in the risk set of the censoring, as
+        ``survfit(Surv(time, 1 - event) ~ 1)``; ``"events_first"`` removes
+        it first, as ``prodlim(..., reverse = TRUE)``. See
+        :class:`npc_lib.stats.kaplan_meier.KaplanMeier`.
 
     Returns
     -------
@@ -86,8 +56,9 @@ def median_follow_up(time, event) -> FollowUp:
     >>> fu.median, fu.q1, fu.q3
     (3.0, 2.0, 4.0)
     """
-    t, e = _check_survival(time, event)
-    return FollowUp(*(_km_quantile(t, ~e, p) for p in (0.5, 0.25, 0.75)))
+    t, e = check_survival(time, event, min_events=0)
+    g = KaplanMeier.fit(t, e, reverse=True, tie_order=tie_order)
+    return FollowUp(*(g.quantile(p) for p in (0.5, 0.25, 0.75)))
 
 
 def event_table(

@@ -21,6 +21,14 @@ chosen by the rule of the paper's footnote:
   rule only: for WHO type (expected count 4.79 in one cell) the paper prints
   the chi-square p 0.34, where Fisher gives 0.27.
 
+The rows, their source columns, allowed categories and clinical cut-offs
+are data (:data:`TABLE1_ROWS`, made of :class:`Table1Row` with
+:class:`Recode`, :class:`Cut` and :class:`SexSpecificCut` rules, e.g. the
+HGB cut-offs 130 g/L for men and 115 g/L for women); every function takes
+``rows`` and checks ``clinical`` against them, so this module knows no
+cohort layout beyond what the rows say. Format p-values for display with
+:func:`npc_lib.report.format_p` (``digits=2`` as the paper's Table 1).
+
 References
 ----------
 Zhong L-Z et al. Radiother Oncol 2020, Table 1 and its footnotes.
@@ -29,6 +37,10 @@ Zhong L-Z et al. Radiother Oncol 2020, Table 1 and its footnotes.
 from __future__ import annotations
 
 __all__ = [
+    "Recode",
+    "Cut",
+    "SexSpecificCut",
+    "Table1Row",
     "TABLE1_ROWS",
     "Comparison",
     "table1_groups",
@@ -36,91 +48,160 @@ __all__ = [
     "compare_categorical",
     "table1_numbers",
     "table1",
-    "format_p",
 ]
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from npc_lib.cohort import schema
-
 _GROUPS = ("train", "test")
 _SMALL_CELL_RULES = ("expected", "observed")
 
 
-def _hgb_group(df: pd.DataFrame) -> np.ndarray:
-    """HGB normal/abnormal: abnormal if < 130 g/L (male) or < 115 g/L (female)."""
-    sex = df["sex"].astype(str).to_numpy()
-    cut = np.where(sex == "M", 130.0, 115.0)
-    return np.where(df["hgb"].to_numpy(float) < cut, "Abnormal", "Normal")
+@dataclass(frozen=True)
+class Recode:
+    """A categorical row's levels from a column: ``mapping`` raw value -> printed level.
 
+    The keys are the allowed raw values (e.g. ``{"M": "Male", "F": "Female"}``).
+    """
 
-def _cut(column: str, below: str, above: str, threshold: float, *, right_closed: bool):
-    """Two levels split at ``threshold``; ``right_closed``: ``x <= t`` is ``below``."""
+    column: str
+    mapping: Mapping[str, str]
 
-    def derive(df: pd.DataFrame) -> np.ndarray:
-        x = df[column].to_numpy(float)
-        low = x <= threshold if right_closed else x < threshold
-        return np.where(low, below, above)
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
 
-    return derive
-
-
-def _recode(column: str, mapping: dict[str, str]):
-    def derive(df: pd.DataFrame) -> np.ndarray:
-        return df[column].astype(str).map(mapping).to_numpy(object)
-
-    return derive
+    def __call__(self, df: pd.DataFrame) -> np.ndarray:
+        return df[self.column].astype(str).map(dict(self.mapping)).to_numpy(object)
 
 
 @dataclass(frozen=True)
-class _Row:
+class Cut:
+    """Two levels of a numeric column split at ``threshold`` (``right_closed``: ``x <= t`` is ``below``)."""
+
+    column: str
+    below: str
+    above: str
+    threshold: float
+    right_closed: bool
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def __call__(self, df: pd.DataFrame) -> np.ndarray:
+        x = df[self.column].to_numpy(float)
+        low = x <= self.threshold if self.right_closed else x < self.threshold
+        return np.where(low, self.below, self.above)
+
+
+@dataclass(frozen=True)
+class SexSpecificCut:
+    """``below`` where ``column < cutoffs[sex]`` (e.g. HGB abnormal if < 130 g/L for men, < 115 for women)."""
+
+    column: str
+    sex_column: str
+    cutoffs: Mapping[str, float]
+    below: str
+    above: str
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column, self.sex_column)
+
+    def __call__(self, df: pd.DataFrame) -> np.ndarray:
+        sex = df[self.sex_column].astype(str)
+        unknown = sorted(set(sex) - set(self.cutoffs))
+        if unknown:
+            raise ValueError(f"clinical: field {self.sex_column}: no {self.column} cut-off for {unknown}")
+        cut = sex.map(dict(self.cutoffs)).to_numpy(float)
+        return np.where(df[self.column].to_numpy(float) < cut, self.below, self.above)
+
+
+Rule = Union[Recode, Cut, SexSpecificCut]
+
+
+@dataclass(frozen=True)
+class Table1Row:
+    """One variable of Table 1: continuous (``column``) or categorical (``levels`` from ``derive``).
+
+    ``levels`` are ``(level, printed label)`` pairs in display order; ``fmt``
+    formats the median and range of a continuous row.
+    """
+
     variable: str
     label: str
-    column: str | None = None  # continuous source column
-    fmt: str = "{:.1f}"  # number format of a continuous row
-    levels: tuple[tuple[str, str], ...] = ()  # (level, printed label) of a categorical row
-    derive: Callable[[pd.DataFrame], np.ndarray] | None = None
+    column: str | None = None
+    fmt: str = "{:.1f}"
+    levels: tuple[tuple[str, str], ...] = ()
+    derive: Rule | None = None
 
 
-_YES_NO = {"yes": "Yes", "no": "No"}
+_YES_NO = {"no": "No", "yes": "Yes"}
 
 #: the rows of Table 1, in the paper's order (variable keys shared with npc_lib.paper.TABLE1)
-TABLE1_ROWS: tuple[_Row, ...] = (
-    _Row("age", "Age, median (range), years", column="age", fmt="{:.0f}"),
-    _Row("sex", "Sex, No. (%)", levels=(("Male", "Male"), ("Female", "Female")),
-         derive=_recode("sex", {"M": "Male", "F": "Female"})),
-    _Row("hgb", "HGB, median (range), g/L", column="hgb", fmt="{:.1f}"),
-    _Row("hgb_group", "HGB (abnormal if male < 130 or female < 115), No. (%)",
-         levels=(("Normal", "Normal"), ("Abnormal", "Abnormal")), derive=_hgb_group),
-    _Row("family_history", "Family history of cancer, No. (%)", levels=(("Yes", "Yes"), ("No", "No")),
-         derive=_recode("family_history", _YES_NO)),
-    _Row("smoking", "Smoking, No. (%)", levels=(("Yes", "Yes"), ("No", "No")),
-         derive=_recode("smoking", _YES_NO)),
-    _Row("drinking", "Drinking, No. (%)", levels=(("Yes", "Yes"), ("No", "No")),
-         derive=_recode("drinking", _YES_NO)),
-    _Row("who_type", "WHO pathology type, No. (%)", levels=(("I-II", "I-II"), ("III", "III")),
-         derive=_recode("who_type", {"I-II": "I-II", "III": "III"})),
-    _Row("alb", "ALB, median (range), g/L", column="alb", fmt="{:.1f}"),
-    _Row("alb_group", "ALB, No. (%)", levels=(("Normal", "Normal (>= 40)"), ("Abnormal", "Abnormal (< 40)")),
-         derive=_cut("alb", "Abnormal", "Normal", 40.0, right_closed=False)),
-    _Row("crp", "CRP, median (range), mg/L", column="crp", fmt="{:.2f}"),
-    _Row("crp_group", "CRP, No. (%)", levels=(("Normal", "Normal (<= 3)"), ("Abnormal", "Abnormal (> 3)")),
-         derive=_cut("crp", "Normal", "Abnormal", 3.0, right_closed=True)),
-    _Row("ldh", "LDH, median (range), U/L", column="ldh", fmt="{:.1f}"),
-    _Row("ldh_group", "LDH, No. (%)", levels=(("Normal", "Normal (<= 250)"), ("Abnormal", "Abnormal (> 250)")),
-         derive=_cut("ldh", "Normal", "Abnormal", 250.0, right_closed=True)),
-    _Row("ebv_dna", "pre-EBV DNA, median (range), copy/mL", column="ebv_dna", fmt="{:,.0f}"),
-    _Row("ebv_dna_group", "pre-EBV DNA, No. (%)", levels=(("< 4000", "< 4000"), (">= 4000", ">= 4000")),
-         derive=_cut("ebv_dna", "< 4000", ">= 4000", 4000.0, right_closed=False)),
+TABLE1_ROWS: tuple[Table1Row, ...] = (
+    Table1Row("age", "Age, median (range), years", column="age", fmt="{:.0f}"),
+    Table1Row("sex", "Sex, No. (%)", levels=(("Male", "Male"), ("Female", "Female")),
+              derive=Recode("sex", {"M": "Male", "F": "Female"})),
+    Table1Row("hgb", "HGB, median (range), g/L", column="hgb", fmt="{:.1f}"),
+    Table1Row("hgb_group", "HGB (abnormal if male < 130 or female < 115), No. (%)",
+              levels=(("Normal", "Normal"), ("Abnormal", "Abnormal")),
+              derive=SexSpecificCut("hgb", "sex", {"M": 130.0, "F": 115.0}, below="Abnormal", above="Normal")),
+    Table1Row("family_history", "Family history of cancer, No. (%)", levels=(("Yes", "Yes"), ("No", "No")),
+              derive=Recode("family_history", _YES_NO)),
+    Table1Row("smoking", "Smoking, No. (%)", levels=(("Yes", "Yes"), ("No", "No")),
+              derive=Recode("smoking", _YES_NO)),
+    Table1Row("drinking", "Drinking, No. (%)", levels=(("Yes", "Yes"), ("No", "No")),
+              derive=Recode("drinking", _YES_NO)),
+    Table1Row("who_type", "WHO pathology type, No. (%)", levels=(("I-II", "I-II"), ("III", "III")),
+              derive=Recode("who_type", {"III": "III", "I-II": "I-II"})),
+    Table1Row("alb", "ALB, median (range), g/L", column="alb", fmt="{:.1f}"),
+    Table1Row("alb_group", "ALB, No. (%)", levels=(("Normal", "Normal (>= 40)"), ("Abnormal", "Abnormal (< 40)")),
+              derive=Cut("alb", "Abnormal", "Normal", 40.0, right_closed=False)),
+    Table1Row("crp", "CRP, median (range), mg/L", column="crp", fmt="{:.2f}"),
+    Table1Row("crp_group", "CRP, No. (%)", levels=(("Normal", "Normal (<= 3)"), ("Abnormal", "Abnormal (> 3)")),
+              derive=Cut("crp", "Normal", "Abnormal", 3.0, right_closed=True)),
+    Table1Row("ldh", "LDH, median (range), U/L", column="ldh", fmt="{:.1f}"),
+    Table1Row("ldh_group", "LDH, No. (%)",
+              levels=(("Normal", "Normal (<= 250)"), ("Abnormal", "Abnormal (> 250)")),
+              derive=Cut("ldh", "Normal", "Abnormal", 250.0, right_closed=True)),
+    Table1Row("ebv_dna", "pre-EBV DNA, median (range), copy/mL", column="ebv_dna", fmt="{:,.0f}"),
+    Table1Row("ebv_dna_group", "pre-EBV DNA, No. (%)", levels=(("< 4000", "< 4000"), (">= 4000", ">= 4000")),
+              derive=Cut("ebv_dna", "< 4000", ">= 4000", 4000.0, right_closed=False)),
 )
 
-_REQUIRED = ("age", "sex", "hgb", "family_history", "smoking", "drinking", "who_type",
-             "alb", "crp", "ldh", "ebv_dna")
+
+def _source_columns(rows: Sequence[Table1Row]) -> tuple[list[str], dict[str, tuple[str, ...]], list[str]]:
+    """Columns named by ``rows`` (row order), categorical ones with their allowed raw values,
+    and the numeric ones."""
+    required: list[str] = []
+    categorical: dict[str, tuple[str, ...]] = {}
+    numeric: list[str] = []
+    for row in rows:
+        cols = ((row.column,) if row.column is not None else ()) + (row.derive.columns if row.derive else ())
+        required += [c for c in cols if c not in required]
+        if row.column is not None:
+            numeric.append(row.column)
+        if isinstance(row.derive, Recode):
+            categorical[row.derive.column] = tuple(row.derive.mapping)
+        elif isinstance(row.derive, (Cut, SexSpecificCut)):
+            numeric.append(row.derive.column)
+    return required, categorical, list(dict.fromkeys(numeric))
+
+
+def _check_rows(rows) -> tuple[Table1Row, ...]:
+    rows = tuple(rows)
+    if not rows or not all(isinstance(r, Table1Row) for r in rows):
+        raise ValueError("rows must be a non-empty sequence of Table1Row")
+    for r in rows:
+        if (r.column is None) == (r.derive is None):
+            raise ValueError(f"rows: {r.variable!r} needs exactly one of column (continuous) or derive (categorical)")
+    return rows
 
 
 @dataclass(frozen=True)
@@ -168,22 +249,23 @@ def _check_sample(x, name: str) -> np.ndarray:
     return arr
 
 
-def _check_clinical(clinical: pd.DataFrame) -> pd.DataFrame:
+def _check_clinical(clinical: pd.DataFrame, rows: Sequence[Table1Row]) -> pd.DataFrame:
     if not isinstance(clinical, pd.DataFrame):
         raise TypeError(f"clinical must be a pandas DataFrame, got {type(clinical).__name__}")
-    missing = [c for c in _REQUIRED if c not in clinical.columns]
+    required, categorical, numeric = _source_columns(rows)
+    missing = [c for c in required if c not in clinical.columns]
     if missing:
         raise ValueError(f"clinical: missing column(s) {missing}")
-    for col in _REQUIRED:
+    for col in required:
         na = clinical[col].isna().to_numpy()
         if na.any():
             raise ValueError(f"clinical: field {col}: missing value in row {int(np.flatnonzero(na)[0])}")
-    for col, levels in schema.CATEGORIES.items():
+    for col, levels in categorical.items():
         bad = ~clinical[col].astype(str).isin(levels).to_numpy()
         if bad.any():
             raise ValueError(f"clinical: field {col}: unknown category "
                              f"{clinical[col].astype(str).to_numpy()[bad][0]!r} (allowed: {', '.join(levels)})")
-    for col in schema.CONTINUOUS:
+    for col in numeric:
         try:
             pd.to_numeric(clinical[col], errors="raise")
         except (ValueError, TypeError):
@@ -313,7 +395,7 @@ def compare_categorical(table, *, small_cell: str = "expected") -> Comparison:
 # --------------------------------------------------------------------------- table
 
 
-def table1_groups(clinical: pd.DataFrame) -> pd.DataFrame:
+def table1_groups(clinical: pd.DataFrame, *, rows: Sequence[Table1Row] = TABLE1_ROWS) -> pd.DataFrame:
     """The derived categorical columns of Table 1, one per categorical row.
 
     Returns
@@ -323,23 +405,28 @@ def table1_groups(clinical: pd.DataFrame) -> pd.DataFrame:
         ``ebv_dna_group`` holding the printed level names (``"Male"``,
         ``"Abnormal"``, ``"< 4000"``, ...).
     """
-    df = _check_clinical(clinical)
-    return pd.DataFrame({row.variable: row.derive(df) for row in TABLE1_ROWS if row.derive},
-                        index=df.index)
+    rows = _check_rows(rows)
+    df = _check_clinical(clinical, rows)
+    return pd.DataFrame({row.variable: row.derive(df) for row in rows if row.derive}, index=df.index)
 
 
-def table1_numbers(clinical: pd.DataFrame, group, *, alpha_normal: float = 0.05,
-                   small_cell: str = "expected") -> pd.DataFrame:
+def table1_numbers(clinical: pd.DataFrame, group, *, rows: Sequence[Table1Row] = TABLE1_ROWS,
+                   alpha_normal: float = 0.05, small_cell: str = "expected") -> pd.DataFrame:
     """The raw numbers behind Table 1, to compare with the paper's.
 
     Parameters
     ----------
     clinical : DataFrame, n rows
-        Columns age, sex, hgb, family_history, smoking, drinking, who_type,
-        alb, crp, ldh, ebv_dna (units of :mod:`npc_lib.cohort.schema`).
+        The columns the rows name (default: age, sex, hgb, family_history,
+        smoking, drinking, who_type, alb, crp, ldh, ebv_dna in the units of
+        the cut-offs: years, g/L, mg/L, U/L, copy/mL), without missing
+        values; categorical columns hold the raw values the rows' ``Recode``
+        rules name (e.g. ``"M"``/``"F"``).
     group : Series or array_like of str, length n
         ``"train"`` or ``"test"`` per row (a Series must share ``clinical``'s
         index).
+    rows : sequence of Table1Row, default TABLE1_ROWS
+        The variables, their levels and clinical cut-offs (the paper's Table 1).
     alpha_normal, small_cell
         See :func:`compare_continuous` and :func:`compare_categorical`.
 
@@ -355,13 +442,14 @@ def table1_numbers(clinical: pd.DataFrame, group, *, alpha_normal: float = 0.05,
     """
     alpha = _check_alpha(alpha_normal)
     rule = _check_small_cell(small_cell)
-    df = _check_clinical(clinical)
+    rows = _check_rows(rows)
+    df = _check_clinical(clinical, rows)
     labels = _check_group(group, len(df), df.index)
     is_train = labels == "train"
     n = {"train": int(is_train.sum()), "test": int((~is_train).sum())}
-    derived = table1_groups(df)
+    derived = table1_groups(df, rows=rows)
     records = []
-    for row in TABLE1_ROWS:
+    for row in rows:
         base = {"variable": row.variable, "n_train": n["train"], "n_test": n["test"]}
         if row.column is not None:
             x = df[row.column].to_numpy(float)
@@ -391,21 +479,6 @@ def table1_numbers(clinical: pd.DataFrame, group, *, alpha_normal: float = 0.05,
     return out.astype({"train_count": "Int64", "test_count": "Int64"})
 
 
-def format_p(p: float) -> str:
-    """A p-value as printed in the paper: two decimals, ``"<0.001"`` when tiny.
-
-    >>> format_p(0.7777), format_p(0.0004), format_p(0.0123)
-    ('0.78', '<0.001', '0.012')
-    """
-    if p is None or not np.isfinite(p):
-        return ""
-    if p < 0.001:
-        return "<0.001"
-    if p < 0.05:
-        return f"{p:.3f}"
-    return f"{p:.2f}"
-
-
 def _format_row(rec: pd.Series, fmt: str, group: str) -> str:
     if rec["kind"] == "continuous":
         med, lo, hi = (fmt.format(rec[f"{group}_{k}"]) for k in ("median", "min", "max"))
@@ -413,13 +486,13 @@ def _format_row(rec: pd.Series, fmt: str, group: str) -> str:
     return f"{rec[f'{group}_count']} ({rec[f'{group}_percent']:.1f})"
 
 
-def table1(clinical: pd.DataFrame, group, *, alpha_normal: float = 0.05,
-           small_cell: str = "expected") -> pd.DataFrame:
+def table1(clinical: pd.DataFrame, group, *, rows: Sequence[Table1Row] = TABLE1_ROWS,
+           alpha_normal: float = 0.05, small_cell: str = "expected") -> pd.DataFrame:
     """Table 1 of the paper: training vs test characteristics with p-values.
 
     Parameters
     ----------
-    clinical, group, alpha_normal, small_cell
+    clinical, group, rows, alpha_normal, small_cell
         See :func:`table1_numbers`.
 
     Returns
@@ -447,8 +520,9 @@ def table1(clinical: pd.DataFrame, group, *, alpha_normal: float = 0.05,
     >>> age["train"], round(float(age["p_value"]), 2), age["method"]
     ('47 (20-68)', 0.82, 'Wilcoxon rank-sum (normal approx.)')
     """
-    nums = table1_numbers(clinical, group, alpha_normal=alpha_normal, small_cell=small_cell)
-    fmts = {row.variable: row.fmt for row in TABLE1_ROWS}
+    rows = _check_rows(rows)
+    nums = table1_numbers(clinical, group, rows=rows, alpha_normal=alpha_normal, small_cell=small_cell)
+    fmts = {row.variable: row.fmt for row in rows}
     out = nums[["variable", "level", "label"]].copy()
     for g in _GROUPS:
         out[g] = [_format_row(rec, fmts[rec["variable"]], g) for _, rec in nums.iterrows()]
