@@ -45,7 +45,8 @@ def clinical_frame(n: int = 300, seed: int = 11) -> pd.DataFrame:
     return d
 
 
-def model_doc(covariates=ALL_COVARIATES, n: int = 300, seed: int = 11, times=(36.0, 60.0)) -> dict:
+def fitted(covariates=ALL_COVARIATES, n: int = 300, seed: int = 11) -> tuple[Nomogram, pd.DataFrame]:
+    """A nomogram fitted on coded synthetic data, and that frame (raw clinical columns kept too)."""
     clinical = clinical_frame(n, seed)
     X = pd.concat([code_clinical(clinical).drop(columns="patient_id"), clinical[list(SIGNATURES)]], axis=1)
     rng = np.random.default_rng(seed + 1)
@@ -55,7 +56,12 @@ def model_doc(covariates=ALL_COVARIATES, n: int = 300, seed: int = 11, times=(36
     X["event"] = (X["time"] < rng.uniform(20, 120, n)).astype(int)
     X["time"] = np.minimum(X["time"], 120.0)
     covs = list(covariates)
-    fit = fit_cox(X, "time", "event", covs)
-    nom = Nomogram.from_cox(fit, X[covs])
+    nom = Nomogram.from_cox(fit_cox(X, "time", "event", covs), X[covs])
+    raw = clinical.drop(columns=["patient_id", *SIGNATURES]).add_prefix("raw_")
+    return nom, pd.concat([X, raw], axis=1)
+
+
+def model_doc(covariates=ALL_COVARIATES, n: int = 300, seed: int = 11, times=(36.0, 60.0)) -> dict:
+    nom, _ = fitted(covariates, n, seed)
     return nomogram_model(nom, times=list(times), coding=clinical_coding(), labels=AXIS_LABELS,
                           name="Model_clinic+dl")

@@ -1,10 +1,19 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
+from nomogram_models import ALL_COVARIATES, SUBSET, clinical_frame, fitted, model_doc
 
+from npc_lib.cohort.covariates import AXIS_LABELS, CODING, SIGNATURES, clinical_coding, code_clinical
 from npc_lib.stats.cox import fit_cox
 from npc_lib.stats.nomogram import Nomogram
-from npc_lib.stats.nomogram_export import NomogramCalculator, export_nomogram
+from npc_lib.stats.nomogram_export import (MODEL_FORMAT, NomogramCalculator, export_nomogram, nomogram_model,
+                                           read_nomogram_model, write_nomogram_model)
+
+RAW = {"age": 50, "sex": "F", "hgb": 135, "family_history": "no", "smoking": "yes", "drinking": "no",
+       "who_type": "III", "alb": 44.0, "crp": 2.5, "ldh": 500, "ebv_dna": 3200,
+       "DL_T1_sig": 0.4, "DL_T2_sig": -0.4, "DL_T1C_sig": 0.0}
 
 
 @pytest.fixture
@@ -18,6 +27,18 @@ def nomogram():
     d["e"] = (rng.random(n) < 0.7).astype(int)
     fit = fit_cox(d, "t", "e", ["age", "ebv", "sig"])
     return Nomogram.from_cox(fit, d[["age", "ebv", "sig"]]), d
+
+
+@pytest.fixture(scope="module")
+def full():
+    nom, frame = fitted(ALL_COVARIATES)
+    doc = nomogram_model(nom, times=[36, 60], coding=clinical_coding(), labels=AXIS_LABELS)
+    return nom, frame, NomogramCalculator.from_model(doc)
+
+
+@pytest.fixture(scope="module")
+def subset():
+    return NomogramCalculator.from_model(model_doc(SUBSET))
 
 
 def test_calculator_matches_nomogram(nomogram, tmp_path):
@@ -47,8 +68,159 @@ def test_calculator_rejects_other_json(tmp_path):
         NomogramCalculator.from_json(f)
     with pytest.raises(ValueError, match="file not found"):
         NomogramCalculator.from_json(tmp_path / "none.json")
+    f.write_text("{nope")
+    with pytest.raises(ValueError, match="is not JSON"):
+        read_nomogram_model(f)
 
 
 def test_export_needs_times(nomogram, tmp_path):
     with pytest.raises(ValueError, match="times"):
         export_nomogram(nomogram[0], [], tmp_path / "m.json")
+    with pytest.raises(ValueError, match="times: must be distinct and positive"):
+        write_nomogram_model(nomogram[0], tmp_path / "m.json", times=[36, 36], coding={})
+
+
+def test_clinical_coding_matches_code_clinical(full):
+    """The file's coding gives, for every covariate, what code_clinical gives (the fitting data's coding)."""
+    _, _, calc = full
+    clinical = clinical_frame(60, seed=3)
+    clinical.loc[0, ["ebv_dna", "crp"]] = [4000.0, 3.0]      # the cut-offs themselves
+    clinical.loc[1, ["ebv_dna", "crp"]] = [3999.0, 3.01]
+    coded = code_clinical(clinical)
+    for i, row in clinical.iterrows():
+        values = {k: row[k] for k in [*{src for src, _ in CODING.values()}, *SIGNATURES]}
+        got, filled, unused = calc.encode(values)
+        assert filled == {} and unused == []
+        expected = {**coded.iloc[i][list(CODING)].to_dict(), **{s: row[s] for s in SIGNATURES}}
+        assert got == pytest.approx(expected, abs=0)
+    assert calc.encode({**RAW, "ebv_dna": 4000, "crp": 3.0})[0]["ebv_dna_ge_4000"] == 1.0
+    assert calc.encode({**RAW, "ebv_dna": 4000, "crp": 3.0})[0]["crp_above_3"] == 0.0
+
+
+def test_predict_clinical_matches_nomogram(full):
+    nom, frame, calc = full
+    for i in range(0, 60, 7):
+        row = frame.iloc[i]
+        raw = {k[4:]: row[k] for k in frame.columns if k.startswith("raw_")}
+        raw.update({s: row[s] for s in SIGNATURES})
+        r = calc.predict_clinical(raw)
+        coded = frame.iloc[[i]][list(nom.covariates)]
+        assert r["total_points"] == pytest.approx(float(nom.total_points(coded)[0]), rel=1e-12)
+        for t in (36, 60):
+            assert r["survival"][float(t)] == pytest.approx(float(nom.survival(nom.total_points(coded), t)[0]),
+                                                             rel=1e-10)
+
+
+def test_predict_clinical_missing_variable_named(subset):
+    values = {k: v for k, v in RAW.items() if k not in ("sex", "hgb")}
+    with pytest.raises(ValueError, match=r"missing variable\(s\) \['sex', 'hgb'\].*fill-missing"):
+        subset.predict_clinical(values)
+
+
+def test_predict_clinical_fill_missing_says_which(full, subset):
+    nom = full[0]
+    values = {k: v for k, v in RAW.items() if k not in ("sex", "hgb", "ebv_dna")}
+    r = full[2].predict_clinical(values, fill_missing=True)
+    adjust = nom.datadist.limits.loc["Adjust to"]
+    assert r["filled"] == {"sex": "M", "hgb": f"{adjust['hgb']:.6g} g/L", "ebv_dna": "< 4000 copy/mL"}
+    assert r["covariate_values"]["hgb"] == adjust["hgb"] and r["covariate_values"]["sex_female"] == 0.0
+    complete = full[2].predict_clinical({**values, "sex": "M", "hgb": adjust["hgb"], "ebv_dna": 10.0})
+    assert r["total_points"] == complete["total_points"]
+    assert subset.predict_clinical(RAW)["filled"] == {}
+
+
+def test_predict_clinical_unused_and_unknown(subset):
+    r = subset.predict_clinical(RAW)
+    assert r["unused"] == ["family_history", "smoking", "who_type", "crp"]
+    with pytest.raises(ValueError, match=r"unknown variable\(s\) \['agee'\]"):
+        subset.predict_clinical({**RAW, "agee": 50})
+    with pytest.raises(ValueError, match=r"\['sex_female'\] are the model's internal coding.*\['sex'\]"):
+        subset.predict_clinical({**RAW, "sex_female": 1})
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("sex", "X", r"sex: unknown value 'X' \(allowed: M, F\)"),
+    ("hgb", "abc", r"hgb: not a number: 'abc' \(give g/L\)"),
+    ("alb", float("nan"), "alb: not a finite number"),
+    ("ebv_dna", "< 3000", r"ebv_dna: not a number: '< 3000'"),
+])
+def test_predict_clinical_bad_value(subset, field, value, message):
+    with pytest.raises(ValueError, match=message):
+        subset.predict_clinical({**RAW, field: value})
+
+
+def test_predict_clinical_printed_classes_and_case(full):
+    calc = full[2]
+    for text, coded in (("< 4000", 0.0), (">= 4000", 1.0), ("≥4000", 1.0), (">=4000.0", 1.0)):
+        assert calc.encode({**RAW, "ebv_dna": text})[0]["ebv_dna_ge_4000"] == coded
+    for text, coded in (("<= 3", 0.0), ("> 3", 1.0)):
+        assert calc.encode({**RAW, "crp": text})[0]["crp_above_3"] == coded
+    got = calc.encode({**RAW, "sex": "f", "smoking": "YES", "who_type": "i-ii", "hgb": "135"})[0]
+    assert (got["sex_female"], got["smoking"], got["who_I_II"], got["hgb"]) == (1.0, 1.0, 1.0, 135.0)
+
+
+def test_predict_clinical_outside_axis(subset):
+    r = subset.predict_clinical({**RAW, "DL_T1C_sig": 50.0})
+    assert r["outside_axis"] == ["DL_T1C_sig"]
+    assert subset.predict_clinical(RAW)["outside_axis"] == []
+
+
+def test_write_read_roundtrip_strict_json(tmp_path):
+    nom, _ = fitted(SUBSET)
+    path = write_nomogram_model(nom, tmp_path / "06" / "nomogram.json", times=[36, 60], coding=clinical_coding(),
+                                labels=AXIS_LABELS, name="Model_clinic+dl")
+
+    def no_constants(name):
+        raise AssertionError(f"non-strict JSON constant {name}")
+
+    doc = json.loads(path.read_text(), parse_constant=no_constants)
+    assert doc["format"] == MODEL_FORMAT and doc["name"] == "Model_clinic+dl"
+    assert set(doc["coding"]) == set(SUBSET) and doc["coding"]["ebv_dna_ge_4000"]["cut"] == 4000.0
+    assert doc["other_variables"] == ["crp", "family_history", "smoking", "who_type"]
+    assert read_nomogram_model(path)["coding"] == doc["coding"]
+    assert NomogramCalculator.from_json(path).predict_clinical(RAW) == NomogramCalculator.from_model(
+        nomogram_model(nom, times=[36, 60], coding=clinical_coding(), labels=AXIS_LABELS)).predict_clinical(RAW)
+
+
+def test_write_needs_a_rule_per_covariate(tmp_path):
+    nom, _ = fitted(SUBSET)
+    coding = {k: v for k, v in clinical_coding().items() if k != "alb"}
+    with pytest.raises(ValueError, match=r"coding: no rule for covariate\(s\) \['alb'\]"):
+        write_nomogram_model(nom, tmp_path / "m.json", times=[36], coding=coding)
+    assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["beta"].update(age=float("nan")), r"field beta\['age'\]: not a finite number"),
+    (lambda d: d["coding"]["age"].update(kind="log"), r"field coding\['age'\]: field 'kind' must be one of"),
+    (lambda d: d["coding"]["sex_female"].update(level="X"), r"field coding\['sex_female'\]: field 'level'"),
+    (lambda d: d["coding"]["ebv_dna_ge_4000"].update(op="<"), r"field 'op' must be one of"),
+    (lambda d: d["coding"].pop("hgb"), r"field coding: no rule for covariate\(s\) \['hgb'\]"),
+    (lambda d: d.pop("adjust_to"), "lacks the field 'adjust_to'"),
+    (lambda d: d.update(scale=-1.0), "field 'scale' must be positive"),
+])
+def test_read_rejects_bad_field(tmp_path, change, message):
+    doc = model_doc(SUBSET)
+    change(doc)
+    path = tmp_path / "nomogram.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=f"model: {path}: .*" + message):
+        read_nomogram_model(path)
+
+
+def test_legacy_file_needs_coding(tmp_path):
+    nom = Nomogram.from_cox(*_ebv_age_fit())
+    path = export_nomogram(nom, [36], tmp_path / "old.json")
+    with pytest.raises(ValueError, match="no clinical coding"):
+        NomogramCalculator.from_json(path).predict_clinical({"age": 50, "ebv_dna": 5000})
+    calc = NomogramCalculator.from_json(path, coding=clinical_coding())
+    assert calc.encode({"age": 50, "ebv_dna": 5000, "ldh": 200}) == ({"age": 50.0, "ebv_dna_ge_4000": 1.0}, {},
+                                                                      ["ldh"])
+
+
+def _ebv_age_fit():
+    rng = np.random.default_rng(1)
+    d = pd.DataFrame({"age": rng.normal(45, 10, 120).round(), "ebv_dna_ge_4000": rng.integers(0, 2, 120) * 1.0})
+    d["t"] = rng.exponential(50, 120) + 1
+    d["e"] = (rng.random(120) < 0.6).astype(int)
+    return fit_cox(d, "t", "e", ["age", "ebv_dna_ge_4000"]), d[["age", "ebv_dna_ge_4000"]]
