@@ -11,7 +11,7 @@ TORCH  := torch==2.13.0
 RADIOMICS := pyradiomics==3.0.1
 PROFILE ?= default
 
-.PHONY: setup book run test test-fast bench clean help
+.PHONY: setup browser book run test test-fast bench clean help
 
 help:
 	@echo "make book   set up .venv, simulate the default twin, execute every chapter, build _build/html"
@@ -34,7 +34,18 @@ book: run
 	$(NPC) book --run runs/$(PROFILE)
 	@echo "open _build/html/index.html"
 
-test: setup
+# Debian's chromium for the browser tests (tests/test_calculator_page.py); Playwright never
+# downloads a browser of its own. Without apt-get as root the browser tests skip, saying why.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD = 1
+browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "browser tests: $$(command -v chromium)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's chromium for the browser tests (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    chromium >/dev/null; } || echo "could not install chromium: the browser tests will be skipped"; \
+	else echo "no chromium and no apt-get as root: the browser tests will be skipped"; fi
+
+test: setup browser
 	$(PY) -m pytest -q
 
 test-fast: setup
