@@ -19,6 +19,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from npc_lib.report import format_ci, format_p
 from npc_lib.stats._validation import check_survival
 from npc_lib.stats.kaplan_meier import KaplanMeier
 
@@ -167,7 +168,7 @@ def plot_calibration(curves: Mapping, *, title: str = "Calibration", x_label: st
         err_hi = (tab["upper"] - tab["km"]).fillna(0.0)
         err_lo = (tab["km"] - tab["lower"]).fillna(0.0)
         p = cal.test.p_value
-        name = f"{label} ({cal.test.method} p = {p:.2f})" if np.isfinite(p) else str(label)
+        name = f"{label} ({cal.test.method} {format_p(p, 2, prefix=True)})" if np.isfinite(p) else str(label)
         fig.add_trace(go.Scatter(
             x=tab["mean_predicted"], y=tab["km"], mode="lines+markers", name=name,
             line=dict(color=_colour(i)),
@@ -317,8 +318,8 @@ def plot_forest(table: pd.DataFrame, *, title: str = "Hazard ratios", labels: Ma
     hr, lo, hi = (table[c].to_numpy(dtype=float) for c in ("hr", "hr_lower", "hr_upper"))
     ok = np.isfinite(hr) & (hr > 0) & np.isfinite(lo) & np.isfinite(hi) & (lo > 0)
     p = table["p"].to_numpy(dtype=float) if "p" in table.columns else np.full(len(table), np.nan)
-    text = [(f"{h:.2f} ({a:.2f}-{b:.2f})" if k else "not estimable")
-            + ((", p<0.001" if q < 0.001 else f", p={q:.3f}") if np.isfinite(q) and k else "")
+    text = [(format_ci(h, a, b, 2) if k else "not estimable")
+            + (", " + format_p(q, prefix=True) if np.isfinite(q) and k else "")
             for h, a, b, q, k in zip(hr, lo, hi, p, ok)]
     fig = go.Figure(go.Scatter(
         x=np.where(ok, hr, np.nan), y=names, mode="markers", marker=dict(symbol="square", size=9, color="#1f77b4"),

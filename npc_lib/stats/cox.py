@@ -24,7 +24,7 @@ Therneau TM, Grambsch PM. Modeling Survival Data. Springer 2000 (ch. 3, 10).
 from __future__ import annotations
 
 __all__ = ["TIES", "CoxConvergenceWarning", "CoxResult", "fit_cox", "univariate_cox",
-           "check_ties", "check_frame", "design_matrix"]
+           "check_ties", "check_frame", "design_matrix", "RiskSets", "reverse_cumsum"]
 
 import warnings
 from dataclasses import dataclass, field
@@ -106,8 +106,9 @@ def design_matrix(df: pd.DataFrame, covariates: Sequence[str]) -> np.ndarray:
 # --------------------------------------------------------------------------- core algebra
 
 
-class _RiskSets:
-    """Sorted data and tie structure, built once per fit.
+class RiskSets:
+    """Sorted data and tie structure of a Cox fit, built once per fit (also used by
+    :mod:`npc_lib.stats.proportional_hazards`).
 
     Attributes: ``t`` sorted times (n,), ``X`` sorted centred design (n, p),
     ``ev`` indices of events in sorted order (m,), ``kk`` tie group of each
@@ -134,11 +135,17 @@ class _RiskSets:
         self.last_k = np.searchsorted(self.event_times, self.t, side="right") - 1
 
 
-def _revcumsum(a: np.ndarray) -> np.ndarray:
+def reverse_cumsum(a: np.ndarray) -> np.ndarray:
+    """Sums from each position to the end along axis 0 (risk-set sums over subjects sorted by time)."""
     return np.cumsum(a[::-1], axis=0)[::-1]
 
 
-def _partial_loglik(beta: np.ndarray, rs: _RiskSets, need_derivs: bool = True):
+# Deprecated private aliases, kept only until proportional_hazards.py imports the public names.
+_RiskSets = RiskSets
+_revcumsum = reverse_cumsum
+
+
+def _partial_loglik(beta: np.ndarray, rs: RiskSets, need_derivs: bool = True):
     """Log partial likelihood, score (p,) and information (p, p) at ``beta``.
 
     Returns ``(loglik, score, info, w1)`` where ``w1`` (K,) is the baseline
@@ -149,7 +156,7 @@ def _partial_loglik(beta: np.ndarray, rs: _RiskSets, need_derivs: bool = True):
     eta = X @ beta
     shift = max(float(eta.max()), 0.0) if eta.size else 0.0
     w = np.exp(eta - shift)
-    S0 = _revcumsum(w)[rs.first]
+    S0 = reverse_cumsum(w)[rs.first]
     we = w[rs.ev]
     D0 = np.add.reduceat(we, rs.starts)
     den = S0[rs.kk] - rs.frac * D0[rs.kk]
@@ -159,7 +166,7 @@ def _partial_loglik(beta: np.ndarray, rs: _RiskSets, need_derivs: bool = True):
     if not need_derivs:
         return loglik, None, None, w1 * np.exp(-shift)
     Xe = X[rs.ev]
-    S1 = _revcumsum(w[:, None] * X)[rs.first]
+    S1 = reverse_cumsum(w[:, None] * X)[rs.first]
     D1 = np.add.reduceat(we[:, None] * Xe, rs.starts, axis=0)
     A = (S1[rs.kk] - rs.frac[:, None] * D1[rs.kk]) * inv[:, None]
     score = Xe.sum(axis=0) - A.sum(axis=0)
@@ -171,7 +178,7 @@ def _partial_loglik(beta: np.ndarray, rs: _RiskSets, need_derivs: bool = True):
     return loglik, score, info, w1 * np.exp(-shift)
 
 
-def _newton(rs: _RiskSets, p: int, max_iter: int = 50, tol: float = 1e-13):
+def _newton(rs: RiskSets, p: int, max_iter: int = 50, tol: float = 1e-13):
     """Maximise the partial likelihood from beta = 0 (step halving as coxph)."""
     beta = np.zeros(p)
     ll, score, info, _ = _partial_loglik(beta, rs)
@@ -381,7 +388,7 @@ def fit_cox(
     time, event, X, covariates = check_frame(df, duration_col, event_col, covariates)
     n, p = X.shape
     col_means = X.mean(axis=0) if p else np.zeros(0)
-    rs = _RiskSets(time, event, X - col_means, efron=(ties == "efron"))
+    rs = RiskSets(time, event, X - col_means, efron=(ties == "efron"))
     beta, ll, score, info, ll0, score0, info0, iterations, converged = _newton(rs, p, max_iter=max_iter)
     if not converged:
         warnings.warn(
