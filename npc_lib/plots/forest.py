@@ -23,6 +23,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from npc_lib.report import format_ci, format_p
+
 _LEVEL_COLUMNS = ("variable", "level", "hr", "hr_lower", "hr_upper", "p", "n_low", "n_high",
                   "events_low", "events_high", "estimable")
 _COLOUR = "#1f77b4"
@@ -42,10 +44,8 @@ def _check_levels(levels) -> pd.DataFrame:
 
 
 def _p_phrase(p: float) -> str:
-    """``"p < 0.001"``, ``"p = 0.043"`` or ``"p -"``."""
-    if not np.isfinite(p):
-        return "p -"
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+    """``"p<0.001"``, ``"p=0.043"`` or ``"p NA"`` (:func:`npc_lib.report.format_p`)."""
+    return format_p(p, prefix=True, na="p NA")
 
 
 def forest_rows(levels: pd.DataFrame, interactions: pd.DataFrame | None = None,
@@ -87,7 +87,7 @@ def forest_rows(levels: pd.DataFrame, interactions: pd.DataFrame | None = None,
         for r in part.itertuples():
             counts = f"high {r.events_high}/{r.n_high}, low {r.events_low}/{r.n_low}"
             ok = bool(r.estimable) and np.isfinite(r.hr)
-            text = (f"{counts}: {r.hr:.2f} ({r.hr_lower:.2f}-{r.hr_upper:.2f}), {_p_phrase(r.p)}" if ok
+            text = (f"{counts}: {format_ci(r.hr, r.hr_lower, r.hr_upper, 2)}, {_p_phrase(r.p)}" if ok
                     else f"{counts}: not estimable")
             rows.append({"kind": "level", "label": str(r.level), "hr": r.hr if ok else np.nan,
                          "hr_lower": r.hr_lower if ok else np.nan, "hr_upper": r.hr_upper if ok else np.nan,
