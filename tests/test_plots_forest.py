@@ -26,7 +26,7 @@ def test_forest_rows_headers_levels_and_texts():
     res = _analysis()
     rows = forest_rows(res.levels, res.interactions, {"sex": "Sex"})
     assert rows["kind"].tolist() == ["header", "level", "level", "header", "level", "level"]
-    assert rows["label"][0].startswith("Sex (interaction p ") and rows["label"][3].startswith("smoking")
+    assert rows["label"][0].startswith("Sex (interaction p") and rows["label"][3].startswith("smoking")
     female = rows[rows.label == "Female"].iloc[0]
     lv = res.levels.set_index("level").loc["Female"]
     assert np.isnan(female.hr) and female.text == f"high 0/{lv.n_high}, low {lv.events_low}/{lv.n_low}: not estimable"
