@@ -1,0 +1,216 @@
+"""The calculator page: strict embedded JSON, and (marker ``browser``) the numbers it computes in chromium."""
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from nomogram_models import ALL_COVARIATES, SUBSET, model_doc
+
+from npc_lib.plots.calculator import calculator_html, save_calculator, show_calculator
+from npc_lib.stats.nomogram_export import NomogramCalculator
+
+PAPER_EXAMPLE = {"age": "50", "ldh": "500", "ebv_dna": "3200", "DL_T1_sig": "0.4", "DL_T2_sig": "-0.4",
+                 "DL_T1C_sig": "0"}
+GRID = {  # each variable's values; the grid's rows take them cyclically with different strides
+    "age": ["50", "23", "71.5", "45"], "sex": ["F", "M"], "hgb": ["135", "98", "172.5"],
+    "family_history": ["no", "yes"], "smoking": ["yes", "no"], "drinking": ["no", "yes"],
+    "who_type": ["III", "I-II"], "alb": ["44", "31.2", "52"], "crp": ["2.5", "3", "3.01", "40"],
+    "ldh": ["500", "150", "230"], "ebv_dna": ["3200", "0", "3999", "4000", "250000"],
+    "DL_T1_sig": ["0.4", "-1.25", "2"], "DL_T2_sig": ["-0.4", "0.7", "-3"], "DL_T1C_sig": ["0", "1.5", "-0.2"],
+}
+
+
+def grid_rows(n: int = 12) -> list[dict]:
+    """``n`` input rows: the first take every value of each variable in turn, the rest are seeded draws."""
+    rng = np.random.default_rng(0)
+    names = list(GRID)
+    return [{v: GRID[v][(i + k) % len(GRID[v]) if i < n // 2 else int(rng.integers(len(GRID[v])))]
+             for k, v in enumerate(names)} for i in range(n)]
+
+
+def embedded_model(page: str) -> dict:
+    m = re.search(r'<script type="application/json" class="npc-model">(.*?)</script>', page, re.S)
+
+    def no_constants(name):
+        raise AssertionError(f"non-strict JSON constant {name}")
+
+    return json.loads(m.group(1), parse_constant=no_constants)
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return {"all": model_doc(ALL_COVARIATES), "subset": model_doc(SUBSET)}
+
+
+def test_calculator_html_embeds_the_model_as_strict_json(docs):
+    page = calculator_html(docs["subset"])
+    doc = embedded_model(page)
+    assert doc["beta"] == docs["subset"]["beta"] and doc["coding"] == docs["subset"]["coding"]
+    assert not re.search(r"https?://|\bsrc=|\bhref=\"(?!data:)|fetch\(|XMLHttpRequest|import\(", page)
+    for var in ("age", "sex", "hgb", "drinking", "alb", "ldh", "ebv_dna", "DL_T1_sig"):
+        assert f'data-variable="{var}"' in page
+    assert 'data-variable="sex_female"' not in page and 'data-variable="crp"' not in page
+
+
+def test_calculator_html_escapes_script_end(docs):
+    doc = json.loads(json.dumps(docs["subset"]))
+    doc["labels"]["age"] = "Age </script><script>alert(1)</script>"
+    page = calculator_html(doc)
+    assert page.count("</script>") == 2 and embedded_model(page)["labels"]["age"] == doc["labels"]["age"]
+
+
+def test_calculator_html_rejects_bad_model(docs):
+    doc = json.loads(json.dumps(docs["subset"]))
+    doc["adjust_to"]["age"] = float("nan")
+    with pytest.raises(ValueError, match=r"adjust_to\['age'\]: not a finite number"):
+        calculator_html(doc)
+    legacy = {k: v for k, v in docs["subset"].items() if k not in ("coding", "adjust_to")}
+    with pytest.raises(ValueError, match="no clinical coding"):
+        calculator_html({**legacy, "format": "npc-nomogram/1"})
+    with pytest.raises(ValueError, match=r"values: unknown variable\(s\) \['agee'\]"):
+        calculator_html(docs["subset"], values={"agee": 1})
+    with pytest.raises(ValueError, match="element_id"):
+        calculator_html(docs["subset"], element_id="a b")
+
+
+def test_calculator_fragment_and_notebook_display(docs, tmp_path):
+    frag = calculator_html(docs["subset"], full_page=False, element_id="calc-1", values=PAPER_EXAMPLE)
+    assert frag.startswith('<div class="npc-calc" id="calc-1">') and "<html" not in frag
+    assert 'data-variable="DL_T2_sig" value="-0.4"' in frag
+    assert show_calculator(docs["subset"], element_id="calc-1", values=PAPER_EXAMPLE).data == frag
+    path = save_calculator(docs["subset"], tmp_path / "calculator.html")
+    assert path.read_text(encoding="utf-8") == calculator_html(docs["subset"])
+
+
+# ---------------------------------------------------------------- in a real browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e .[dev])")
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("no chromium on PATH (make test installs Debian's chromium where apt-get runs as root)")
+    with sync_api.sync_playwright() as pw:
+        try:
+            b = pw.chromium.launch(executable_path=exe, headless=True)
+        except Exception as exc:  # noqa: BLE001 - any launch failure means no browser to be had
+            pytest.skip(f"chromium at {exe} does not start under Playwright: {exc}")
+        yield b
+        b.close()
+
+
+class Page:
+    """One calculator page opened from file://, recording every request and script error."""
+
+    def __init__(self, browser, path):
+        self.url = path.resolve().as_uri()
+        self.page = browser.new_page()
+        self.requests, self.errors = [], []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.goto(self.url)
+
+    def fill(self, values: dict, clear=()):
+        for var, value in values.items():
+            el = self.page.locator(f'[data-variable="{var}"]')
+            if el.evaluate("e => e.tagName") == "SELECT":
+                el.select_option(value)
+            else:
+                el.fill(value)
+        for var in clear:
+            el = self.page.locator(f'[data-variable="{var}"]')
+            el.select_option("") if el.evaluate("e => e.tagName") == "SELECT" else el.fill("")
+
+    def number(self, selector: str) -> float | None:
+        v = self.page.get_attribute(selector, "data-value")
+        return None if v == "" else float(v)
+
+    def result(self, calc: NomogramCalculator) -> dict:
+        return {"points": {c: self.number(f'tr[data-covariate="{c}"] .npc-points') for c in calc.covariates},
+                "total_points": self.number(".npc-total"),
+                "survival": {t: self.number(f'.npc-survival[data-time="{t:g}"]') for t in calc.cumhaz}}
+
+    def status(self) -> str:
+        return self.page.inner_text(".npc-status")
+
+    def close(self):
+        self.page.close()
+        assert self.errors == [], self.errors
+        assert self.requests == [self.url], f"the page made network requests: {self.requests[1:]}"
+
+
+def assert_agree(got: dict, expected: dict, tol: float = 1e-9):
+    for c, p in expected["points"].items():
+        assert got["points"][c] == pytest.approx(p, rel=tol, abs=tol), c
+    assert got["total_points"] == pytest.approx(expected["total_points"], rel=tol, abs=tol)
+    for t, s in expected["survival"].items():
+        assert got["survival"][t] == pytest.approx(s, rel=tol, abs=tol), t
+
+
+@pytest.mark.browser
+def test_page_agrees_with_calculator_on_a_grid(browser, docs, tmp_path):
+    calc = NomogramCalculator.from_model(docs["all"])
+    page = Page(browser, save_calculator(docs["all"], tmp_path / "calculator.html"))
+    assert page.number(".npc-total") is None and "Missing: age, sex" in page.status()
+    rows = grid_rows()
+    assert {r["ebv_dna"] for r in rows} >= {"3999", "4000"} and {r["crp"] for r in rows} >= {"3", "3.01"}
+    for row in rows:
+        page.fill(row)
+        assert page.status() == "" or "Outside" in page.status()
+        assert_agree(page.result(calc), calc.predict_clinical(row))
+    page.close()
+
+
+@pytest.mark.browser
+def test_page_paper_example_fill_missing_and_errors(browser, docs, tmp_path):
+    """The paper's worked example (signatures 0.4, -0.4, 0) on a model that also needs sex, HGB, ..."""
+    calc = NomogramCalculator.from_model(docs["subset"])
+    page = Page(browser, save_calculator(docs["subset"], tmp_path / "calculator.html", values=PAPER_EXAMPLE))
+    assert page.number(".npc-total") is None
+    assert "Missing: sex, hgb, drinking, alb" in page.status()
+    page.page.check(".npc-fill")
+    expected = calc.predict_clinical(PAPER_EXAMPLE, fill_missing=True)
+    assert_agree(page.result(calc), expected)
+    for var, used in expected["filled"].items():
+        assert f"Not given, set to the model's adjust-to value: {var} = {used}" in page.status()
+    page.fill({"sex": "F", "hgb": "120", "drinking": "yes", "alb": "40"})
+    assert "adjust-to value:" not in page.status()
+    full = {**PAPER_EXAMPLE, "sex": "F", "hgb": "120", "drinking": "yes", "alb": "40"}
+    assert_agree(page.result(calc), calc.predict_clinical(full))
+    page.fill({"hgb": "12o"})
+    assert "Not a number: hgb (12o)" in page.status() and page.number(".npc-total") is None
+    page.fill({"hgb": "120", "DL_T1C_sig": "40"})
+    assert "Outside the nomogram's axis (points extrapolated): DL_T1C_sig" in page.status()
+    assert_agree(page.result(calc), calc.predict_clinical({**full, "DL_T1C_sig": "40"}))
+    page.page.uncheck(".npc-fill")
+    page.fill({}, clear=["sex"])
+    assert "Missing: sex " in page.status()
+    page.close()
+
+
+@pytest.mark.browser
+def test_page_fragment_inside_a_book_page(browser, docs, tmp_path):
+    """Two calculators in one page (as a book chapter may hold) work independently."""
+    a = calculator_html(docs["subset"], full_page=False, element_id="calc-a", values=PAPER_EXAMPLE)
+    b = calculator_html(docs["all"], full_page=False, element_id="calc-b")
+    path = tmp_path / "book.html"
+    path.write_text(f"<!DOCTYPE html><html><head><meta charset='utf-8'><link rel='icon' href='data:,'></head>"
+                    f"<body><h1>Chapter</h1>{a}<p>text</p>{b}</body></html>", encoding="utf-8")
+    page = Page(browser, path)
+    page.page.check("#calc-a .npc-fill")
+    calc = NomogramCalculator.from_model(docs["subset"])
+    total = float(page.page.get_attribute("#calc-a .npc-total", "data-value"))
+    assert total == pytest.approx(calc.predict_clinical(PAPER_EXAMPLE, fill_missing=True)["total_points"], rel=1e-9)
+    assert page.page.get_attribute("#calc-b .npc-total", "data-value") == ""
+    page.close()
+
+
+def test_grid_covers_every_level():
+    rows = grid_rows()
+    for var, values in GRID.items():
+        assert {r[var] for r in rows} == set(values), var
+    assert len({tuple(r.values()) for r in rows}) == len(rows)
