@@ -23,7 +23,8 @@ def tiny_clinical(n: int = 8, seed: int = 0) -> pd.DataFrame:
     """Plausible clinical rows for ``n`` patients (all ``schema.CLINICAL_COLUMNS``).
 
     Every categorical column shows both levels once ``n >= 4`` and each
-    endpoint has at least one event and one censored patient once ``n >= 2``.
+    endpoint has at least one event and one censored patient once ``n >= 2``;
+    the endpoints agree with each other (see :func:`_survival`).
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -44,15 +45,32 @@ def tiny_clinical(n: int = 8, seed: int = 0) -> pd.DataFrame:
     df["ldh"] = np.round(rng.lognormal(np.log(180.0), 0.25, n), 0)
     df["ebv_dna"] = np.round(rng.lognormal(np.log(3000.0), 2.0, n), 0)
     df["scanner"] = [f"S{1 + i % 3}" for i in range(n)]
-    for k, e in enumerate(schema.ENDPOINTS):
-        time = np.round(rng.uniform(6.0, 90.0, n), 2)
-        event = (rng.uniform(size=n) < 0.3).astype(int)
-        if n >= 2:
-            event[k % n] = 1
-            event[(k + 1) % n] = 0
-        df[schema.time_col(e)] = time
-        df[schema.event_col(e)] = event
+    df = df.join(_survival(rng, n))
     return df[list(schema.CLINICAL_COLUMNS)]
+
+
+def _survival(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Endpoints that agree with each other (the loader's survival logic).
+
+    Last follow-up ``os_time``; a locoregional relapse, a distant metastasis
+    and a death each happen with probability 0.3 at or before it; DFS is the
+    first of them. Patient 0 has no event and patient 1 all three (n >= 2).
+    """
+    follow_up = np.round(rng.uniform(24.0, 90.0, n), 2)
+    happened = rng.uniform(size=(n, 3)) < 0.3
+    when = np.round(follow_up[:, None] * rng.uniform(0.1, 1.0, (n, 3)), 2)
+    if n >= 2:
+        happened[0], happened[1] = False, True
+    when[:, 2] = follow_up  # a death ends the follow-up
+    times = np.where(happened, when, follow_up[:, None])
+    first = np.where(happened, when, np.inf).min(axis=1)
+    out = pd.DataFrame(index=range(n))
+    out["dfs_time"] = np.where(np.isfinite(first), first, follow_up)
+    out["dfs_event"] = happened.any(axis=1).astype(int)
+    out["os_time"], out["os_event"] = follow_up, happened[:, 2].astype(int)
+    out["dmfs_time"], out["dmfs_event"] = times[:, 1], happened[:, 1].astype(int)
+    out["lrfs_time"], out["lrfs_event"] = times[:, 0], happened[:, 0].astype(int)
+    return out
 
 
 def _blob(shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:

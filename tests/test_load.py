@@ -181,6 +181,9 @@ def test_load_cohort_missing_category_value(tiny_cohort):
 def test_load_cohort_missing_patient_id(tiny_cohort):
     _set(tiny_cohort, 2, "patient_id", np.nan)
     with pytest.raises(CohortError, match=r"^clinical\.csv: field patient_id: missing value \(line 4\)$"):
+        load_cohort(tiny_cohort, check_images="none")
+    # with the images checked, the folder left without a row is reported too
+    with pytest.raises(CohortError, match=r"(?s)2 errors.*missing value \(line 4\).*images/NPC0003: .*has no row"):
         load_cohort(tiny_cohort)
 
 
@@ -218,6 +221,8 @@ def test_load_cohort_unknown_category(tiny_cohort):
 def test_load_cohort_duplicate_patient_id(tiny_cohort):
     _set(tiny_cohort, 5, "patient_id", "NPC0002")
     with pytest.raises(CohortError, match=r"^clinical\.csv: patient NPC0002, field patient_id: duplicate patient_id \(lines 3, 7\)$"):
+        load_cohort(tiny_cohort, check_images="none")
+    with pytest.raises(CohortError, match=r"(?s)duplicate patient_id \(lines 3, 7\).*images/NPC0006: patient NPC0006"):
         load_cohort(tiny_cohort)
 
 
@@ -233,12 +238,13 @@ def test_load_cohort_negative_lab_value(tiny_cohort):
         load_cohort(tiny_cohort)
 
 
-def test_load_cohort_first_problem_reported(tiny_cohort):
-    # a missing column is reported before a bad value in an earlier row
+def test_load_cohort_every_table_problem_reported(tiny_cohort):
+    # a missing column and a bad value in another row: both reported
     _set(tiny_cohort, 0, "sex", "X")
     _edit_csv(tiny_cohort, lambda df: df.drop(columns=["os_event"]))
-    with pytest.raises(CohortError, match=r"field os_event: required column missing"):
+    with pytest.raises(CohortError, match=r"field os_event: required column missing") as info:
         load_cohort(tiny_cohort)
+    assert "clinical.csv: patient NPC0001, field sex: unknown category 'X'" in str(info.value)
 
 
 # --------------------------------------------------------------------------- folders and files
@@ -333,15 +339,16 @@ def test_load_cohort_mask_not_binary(tiny_cohort):
     mask[mask == 1] = 2
     mask[0, 0, 0] = 1
     _save(_roi(tiny_cohort), mask)
-    with pytest.raises(CohortError, match=r"^images/NPC0003/T2_roi\.nii\.gz: patient NPC0003, field voxels: mask is not binary \(values 0, 1, 2\)$"):
+    with pytest.raises(CohortError, match=r"^images/NPC0003/T2_roi\.nii\.gz: patient NPC0003, field voxels: mask is not binary \(values 0, 1, 2\): several labels; name the tumour's with --roi-label N"):
         load_cohort(tiny_cohort)
 
 
 def test_cohort_read_roi_rejects_non_binary(tiny_cohort):
     cohort = load_cohort(tiny_cohort, check_images="none")
     mask = np.asarray(nib.load(str(_roi(tiny_cohort))).dataobj).astype(np.float32) * 0.5
+    mask[0, 0, 0] = 0.25  # 0 and one other value would be a binary mask (with a note)
     _save(_roi(tiny_cohort), mask)
-    with pytest.raises(CohortError, match=r"patient NPC0003, field voxels: mask is not binary \(values 0, 0\.5\)"):
+    with pytest.raises(CohortError, match=r"patient NPC0003, field voxels: mask is not binary \(values 0, 0\.25, 0\.5\): not 0/1"):
         cohort.read_roi("NPC0003", "T2")
 
 
@@ -355,11 +362,15 @@ def test_load_cohort_nan_voxels(tiny_cohort):
         load_cohort(tiny_cohort, check_images="full")
 
 
-def test_load_cohort_first_bad_patient_reported(tiny_cohort):
+def test_load_cohort_every_bad_patient_reported(tiny_cohort):
     _save(_roi(tiny_cohort, "NPC0007", "T1"), np.zeros((24, 24, 6), np.uint8))
     _save(_roi(tiny_cohort, "NPC0002", "T1C"), np.zeros((24, 24, 6), np.uint8))
-    with pytest.raises(CohortError, match=re.escape("images/NPC0002/T1C_roi.nii.gz: patient NPC0002")):
+    with pytest.raises(CohortError) as info:
         load_cohort(tiny_cohort)
+    msg = str(info.value)
+    first = msg.index("images/NPC0002/T1C_roi.nii.gz: patient NPC0002, field voxels: empty mask")
+    assert msg.index("images/NPC0007/T1_roi.nii.gz: patient NPC0007, field voxels: empty mask") > first
+    assert [p.patient_id for p in info.value.problems] == ["NPC0002", "NPC0007"]
 
 
 def test_load_cohort_error_is_value_error(tiny_cohort):
