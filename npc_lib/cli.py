@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from .profiles import PROFILES
+from .profiles import shipped_profiles
 
 
 def _cmd_simulate(args) -> int:
@@ -21,19 +21,29 @@ def _cmd_simulate(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .cohort.load import load_cohort
+    from .cohort.load import validate_cohort
 
-    cohort = load_cohort(args.cohort, check_images=args.check, progress=not args.quiet)
-    n = len(cohort.patient_ids)
-    print(f"{args.cohort}: {n} patients, valid ({args.check} check)")
+    report = validate_cohort(args.cohort, mapping=args.map, roi_label=args.roi_label, check_images=args.check,
+                             progress=not args.quiet and args.format == "text")
+    if args.format == "json":
+        print(report.to_json())
+        return 0 if report.ok else 2
+    if not report.ok:
+        print(f"npc validate: error: {report.render()}", file=sys.stderr)
+        return 2
+    print(f"{args.cohort}: {report.n_patients} patients, valid ({args.check} check)")
+    if report.warnings or report.notes:
+        print(report.render(levels=("warning", "note")))
     return 0
 
 
 def _cmd_run(args) -> int:
     from .runners.book import run_chapters
 
+    overrides = {"mapping": str(args.map.resolve()) if args.map else None, "roi_label": args.roi_label}
     run = run_chapters(
-        args.profile, cohort=args.cohort, out=args.out, only=args.only, force=args.force, progress=not args.quiet
+        args.profile, cohort=args.cohort, out=args.out, only=args.only, force=args.force, progress=not args.quiet,
+        overrides=overrides,
     )
     print(f"executed chapters in {run}")
     return 0
@@ -53,16 +63,13 @@ def _training_inputs(args):
     """``(cohort, config, split)`` of ``npc train`` / ``npc crossval``: the profile resolved here."""
     from .cohort.load import load_cohort
     from .cohort.split import split_cohort
-    from .model.train_config import PROFILES as PRESETS
-    from .model.train_config import TrainConfig
-    from .profiles import load_profile
+    from .run import resolve_profile
 
-    params = load_profile(args.profile)
-    preset = params["profile"] if params["profile"] in PRESETS else "default"
-    config = TrainConfig.for_profile(preset, params.get("train") or {})
+    run_config = resolve_profile(args.profile)
+    config = run_config.train
     cohort = load_cohort(args.cohort, sequences=(args.sequence,), check_images="header")
-    split = split_cohort(cohort.patient_ids, train_fraction=float(params["train_fraction"]),
-                         seed=int(params["split_seed"]))
+    split = split_cohort(cohort.patient_ids, train_fraction=run_config.split.train_fraction,
+                         seed=run_config.split.seed)
     return cohort, config, split
 
 
@@ -152,17 +159,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     s.set_defaults(func=_cmd_simulate)
 
-    v = sub.add_parser("validate", help="check a cohort folder; one clear message on bad input")
+    v = sub.add_parser("validate", help="check a cohort folder; every problem reported with patient, file, field")
     v.add_argument("cohort", type=Path)
     v.add_argument("--check", choices=("full", "header", "none"), default="full")
+    v.add_argument("--map", type=Path, metavar="MAPPING.yml", help="column names, units and codes of your table")
+    v.add_argument("--roi-label", type=int, metavar="N", help="the tumour's label in multi-label masks")
+    v.add_argument("--format", choices=("text", "json"), default="text", help="json: every problem, for scripts")
     v.set_defaults(func=_cmd_validate)
 
     r = sub.add_parser("run", help="execute the book's chapters with papermill on a profile")
-    r.add_argument("--profile", default="default", help=f"one of {', '.join(PROFILES)} or a YAML file")
+    r.add_argument("--profile", default="default", help=f"one of {', '.join(shipped_profiles())} or a YAML file")
     r.add_argument("--cohort", type=Path, help="your cohort folder (default: the profile's simulated twin)")
     r.add_argument("--out", type=Path, help="run folder (default runs/<profile>)")
     r.add_argument("--only", nargs="+", metavar="CHAPTER", help="execute up to these chapters (e.g. 02_table1)")
     r.add_argument("--force", action="store_true", help="re-execute even if results are up to date")
+    r.add_argument("--map", type=Path, help="column-mapping YAML for your cohort's table (see README)")
+    r.add_argument("--roi-label", type=int, help="mask label of the tumour when masks hold several labels")
     r.set_defaults(func=_cmd_run)
 
     b = sub.add_parser("book", help="build the HTML book from a run folder (offline-ready)")
@@ -189,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--cohort", required=True, type=Path)
         t.add_argument("--sequence", required=True, choices=("T1", "T2", "T1C"))
         t.add_argument("--out", required=True, type=Path)
-        t.add_argument("--profile", default="default", help=f"one of {', '.join(PROFILES)} or a YAML file")
+        t.add_argument("--profile", default="default", help=f"one of {', '.join(shipped_profiles())} or a YAML file")
         t.add_argument("--seed", type=int, default=0)
         if name == "crossval":
             t.add_argument("--folds", type=int, default=3)

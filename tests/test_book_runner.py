@@ -1,9 +1,11 @@
+import ast
 from pathlib import Path
 
 import pytest
 
-from npc_lib.profiles import load_profile, project_root
-from npc_lib.runners.book import build_book, chapter_parameters, chapters, strip_online_scripts
+from npc_lib.profiles import project_root
+from npc_lib.run import resolve_profile
+from npc_lib.runners.book import build_book, chapter_parameters, chapters, run_chapters, strip_online_scripts
 
 
 def test_chapters_follow_toc_and_exist():
@@ -22,23 +24,47 @@ def test_chapters_have_parameters_cell_and_metrics():
         assert 'profile = "smoke"' in text, f"{c}: parameters default to the smoke profile"
 
 
-def test_chapter_parameters_paths_and_scalars(tmp_path):
-    p = load_profile("smoke")
-    par = chapter_parameters(p, tmp_path / "cohort", tmp_path / "run", "book/01_cohort")
-    assert par["out_dir"] == str(tmp_path / "run" / "01_cohort")
-    assert par["cohort_dir"] == str(tmp_path / "cohort")
-    assert par["n_patients"] == p["n_patients"]
-    assert isinstance(par["train_overrides"], str)
-    assert all(isinstance(v, (str, int, float, bool)) for v in par.values())
+def test_chapter_parameters_run_dir_and_own_knobs(tmp_path):
+    cfg = resolve_profile("smoke")
+    par = chapter_parameters(cfg, tmp_path / "run", "book/04_signatures")
+    assert par["run_dir"] == str(tmp_path / "run")
+    assert par["crossval_sequences"] == cfg.chapters["04_signatures"]["crossval_sequences"]
+    assert chapter_parameters(cfg, tmp_path, "book/03_preprocessing") == {"run_dir": str(tmp_path)}
 
 
 def test_chapter_parameters_match_notebook_parameter_names():
     for c in chapters():
-        par = chapter_parameters(load_profile("smoke"), Path("c"), Path("r"), c)
+        par = chapter_parameters(resolve_profile("smoke"), Path("r"), c)
         text = (project_root() / f"{c}.md").read_text()
         cell = text.split(":tags: [parameters", 1)[1].split("```", 1)[0]
         names = {line.split("=")[0].strip() for line in cell.strip().splitlines() if "=" in line}
-        assert set(par) - {"profile"} <= names | {"profile"}, f"{c}: unknown papermill parameters {set(par) - names}"
+        assert set(par) <= names, f"{c}: unknown papermill parameters {set(par) - names}"
+
+
+def _statements(code: str) -> list[ast.stmt]:
+    return [n for n in ast.walk(ast.parse(code)) if isinstance(n, ast.stmt)
+            and not isinstance(n, (ast.Import, ast.ImportFrom))]
+
+
+def test_chapters_have_no_function_definitions_or_long_cells():
+    """Notebooks hold narrative and calls: no def/class, at most 15 statements of logic per cell."""
+    for c in chapters():
+        text = (project_root() / f"{c}.md").read_text()
+        cells = [part.split("```", 1)[0] for part in text.split("```{code-cell} ipython3")[1:]]
+        for cell in cells:
+            code = "\n".join(line for line in cell.splitlines() if not line.startswith(":"))
+            stmts = _statements(code)
+            assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda)) for n in ast.walk(ast.parse(code))), \
+                f"{c}: a function in a cell"
+            assert len(stmts) <= 15, f"{c}: a cell of {len(stmts)} statements: {code[:120]!r}"
+
+
+def test_run_chapters_stops_before_writing_on_bad_profile(tmp_path):
+    f = tmp_path / "bad.yml"
+    f.write_text("profile: bad\ntrain: {epochs: 3}\n")
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        run_chapters(f, out=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_strip_online_scripts_removes_thebe_loader(tmp_path):
@@ -55,11 +81,3 @@ def test_strip_online_scripts_removes_thebe_loader(tmp_path):
 def test_build_book_requires_executed_run(tmp_path):
     with pytest.raises(ValueError, match="lacks executed chapters"):
         build_book(tmp_path, out=tmp_path / "b")
-
-
-def test_chapter_parameters_per_chapter_entries(tmp_path):
-    p = dict(load_profile("smoke"), chapters={"04_signatures": {"cv_folds": 2}})
-    assert chapter_parameters(p, tmp_path, tmp_path, "book/04_signatures")["cv_folds"] == 2
-    assert "cv_folds" not in chapter_parameters(p, tmp_path, tmp_path, "book/03_preprocessing")
-    with pytest.raises(ValueError, match="chapters.04_signatures must be a mapping"):
-        chapter_parameters(dict(p, chapters={"04_signatures": 3}), tmp_path, tmp_path, "book/04_signatures")

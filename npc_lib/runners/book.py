@@ -12,10 +12,10 @@ from __future__ import annotations
 __all__ = [
     "chapters",
     "chapter_parameters",
-    "ensure_cohort",
+    "check_cohort_for_run",
     "run_chapters",
     "build_book",
-    "default_cohort_dir",
+    "library_hash",
     "strip_online_scripts",
 ]
 
@@ -31,23 +31,17 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from .._io import atomic_dir, atomic_path, write_json
-from ..profiles import load_profile, project_root
+from npc_lib._io import atomic_dir, atomic_path, write_json
+from npc_lib.profiles import project_root
+from npc_lib.run import Run, RunConfig, resolve_profile
+from npc_lib.run.cohort_source import ensure_cohort, hash_files
 
 _KERNEL = "python3"
 
 
-def _hash_files(paths: Iterable[Path]) -> str:
-    h = hashlib.sha256()
-    for p in sorted(paths):
-        h.update(str(p.relative_to(project_root())).encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()
-
-
 def library_hash() -> str:
     """Hash of the library source (``npc_lib/**/*.py``): results depend on it."""
-    return _hash_files((project_root() / "npc_lib").rglob("*.py"))
+    return hash_files((project_root() / "npc_lib").rglob("*.py"))
 
 
 def chapters(toc: Path | None = None) -> list[str]:
@@ -69,62 +63,13 @@ def chapters(toc: Path | None = None) -> list[str]:
     return out
 
 
-def default_cohort_dir(params: dict[str, Any]) -> Path:
-    """Where the simulated twin of a profile lives: ``data/twin_n<N>_seed<S>``."""
-    return project_root() / "data" / f"twin_n{params['n_patients']}_seed{params['cohort_seed']}"
+def chapter_parameters(config: RunConfig, run_dir: Path, chapter: str) -> dict[str, Any]:
+    """The papermill parameters of one chapter under ``npc run``: ``run_dir`` and the chapter's own knobs.
 
-
-def _simulator_hash() -> str:
-    """Hash of the simulator's code (``npc_lib/twin``, less the oracle reader): a change re-simulates."""
-    twin = project_root() / "npc_lib" / "twin"
-    return _hash_files(p for p in twin.glob("*.py") if p.name not in ("truth.py", "__init__.py"))
-
-
-def ensure_cohort(params: dict[str, Any], cohort: Path | None = None, *, progress: bool = True) -> tuple[Path, str]:
-    """Return ``(cohort_dir, cohort_stamp)``, simulating the profile's twin if needed.
-
-    A user cohort (``cohort`` given) is stamped by the content hash of its
-    ``clinical.csv`` and the sizes/mtimes of its image files. A simulated twin is
-    reused while its stamp (n, seed, simulator code) still matches.
+    Everything else (cohort, split, training) the chapter reads from the run
+    (:class:`npc_lib.run.Run`), whose ``run.json`` holds the resolved profile.
     """
-    if cohort is not None:
-        cohort = Path(cohort).resolve()
-        if not (cohort / "clinical.csv").is_file():
-            raise ValueError(f"cohort: {cohort} has no clinical.csv")
-        h = hashlib.sha256((cohort / "clinical.csv").read_bytes())
-        for p in sorted((cohort / "images").rglob("*.nii*")):
-            st = p.stat()
-            h.update(f"{p.relative_to(cohort)}:{st.st_size}:{st.st_mtime_ns}".encode())
-        return cohort, h.hexdigest()
-
-    from ..twin.simulate import simulate_cohort
-
-    target = default_cohort_dir(params)
-    stamp_file = target.with_name(target.name + ".stamp.json")
-    want = {"n": int(params["n_patients"]), "seed": int(params["cohort_seed"]), "simulator": _simulator_hash()}
-    if target.is_dir() and stamp_file.is_file() and json.loads(stamp_file.read_text()) == want:
-        return target, hashlib.sha256(json.dumps(want, sort_keys=True).encode()).hexdigest()
-    stamp_file.unlink(missing_ok=True)
-    simulate_cohort(target, n=want["n"], seed=want["seed"], progress=progress)
-    write_json(want, stamp_file)
-    return target, hashlib.sha256(json.dumps(want, sort_keys=True).encode()).hexdigest()
-
-
-def chapter_parameters(params: dict[str, Any], cohort_dir: Path, run_dir: Path, chapter: str) -> dict[str, Any]:
-    """The papermill parameters of one chapter.
-
-    The profile's scalars, the training overrides (as JSON), the paths, and the
-    profile's ``chapters: {<chapter name>: {...}}`` entries for this chapter.
-    """
-    name = Path(chapter).name
-    out = {k: v for k, v in params.items() if isinstance(v, (str, int, float, bool)) or v is None}
-    out["train_overrides"] = json.dumps(params.get("train", {}), sort_keys=True)
-    out.update(cohort_dir=str(cohort_dir), run_dir=str(run_dir), out_dir=str(run_dir / name))
-    per_chapter = (params.get("chapters") or {}).get(name) or {}
-    if not isinstance(per_chapter, dict):
-        raise ValueError(f"profile: chapters.{name} must be a mapping of parameters")
-    out.update(per_chapter)
-    return out
+    return {"run_dir": str(run_dir), **config.chapter_parameters(Path(chapter).name)}
 
 
 def _execute(md: Path, nb_out: Path, parameters: dict[str, Any], cwd: Path) -> None:
@@ -149,37 +94,50 @@ def _execute(md: Path, nb_out: Path, parameters: dict[str, Any], cwd: Path) -> N
 
 
 def run_chapters(
-    profile: str | Path = "default",
+    profile: str | Path | RunConfig = "default",
     *,
     cohort: str | Path | None = None,
     out: str | Path | None = None,
     only: Iterable[str] | None = None,
     force: bool = False,
     progress: bool = True,
+    overrides: dict[str, Any] | None = None,
 ) -> Path:
     """Execute the chapters on a profile; returns the run folder.
 
     Parameters
     ----------
-    profile : str or path
-        Profile name (``smoke``, ``default``, ``paper``) or a YAML file.
+    profile : str, path or RunConfig
+        Profile name (``smoke``, ``default``, ``paper``), a YAML file, or an
+        already resolved configuration.
     cohort : path, optional
-        A cohort folder in the SPEC layout; default: the profile's simulated twin.
+        A cohort folder in the SPEC layout; default: the profile's (its
+        ``cohort_dir``, or the simulated twin).
     out : path, optional
-        Run folder; default ``runs/<profile>``.
+        Run folder; default ``runs/<profile name>``.
     only : iterable of str, optional
         Chapter names (``01_cohort``) to execute; earlier chapters are still
         executed when their results are missing or stale, since later ones read them.
     force : bool
         Re-execute even when stamps match.
+    overrides : dict, optional
+        Top-level profile keys to replace (:func:`npc_lib.run.resolve_profile`).
+
+    Raises
+    ------
+    ValueError
+        A bad profile, or a cohort that does not validate: nothing is executed
+        or written into the run's chapters then.
     """
     from tqdm import tqdm
 
-    params = load_profile(profile)
-    run_dir = Path(out or project_root() / "runs" / params["profile"]).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cohort_dir, cohort_stamp = ensure_cohort(params, Path(cohort) if cohort else None, progress=progress)
-    lib = library_hash()
+    extra = dict(overrides or {})
+    if cohort is not None:
+        extra["cohort_dir"] = str(Path(cohort).resolve())
+    if isinstance(profile, RunConfig):
+        config = profile if not extra else resolve_profile({**_as_profile(profile), **extra})
+    else:
+        config = resolve_profile(profile, extra)
     todo = chapters()
     wanted = set(only) if only else None
     if wanted is not None:
@@ -188,32 +146,69 @@ def run_chapters(
             raise ValueError(f"only: unknown chapter(s) {sorted(unknown)}")
         last = max(i for i, c in enumerate(todo) if Path(c).name in wanted)
         todo = todo[: last + 1]
-    chain = hashlib.sha256(f"{cohort_stamp}:{lib}".encode()).hexdigest()
-    bar = tqdm(todo, desc=f"chapters ({params['profile']})", unit="ch", disable=not progress)
+    run_dir = Path(out or project_root() / "runs" / config.name).resolve()
+    cohort_dir, cohort_stamp = ensure_cohort(config.cohort, progress=progress)
+    check_cohort_for_run(cohort_dir, config)
+    run = Run.create(run_dir, config)
+    lib = library_hash()
+    chain = hashlib.sha256(f"{cohort_stamp}:{lib}:{json.dumps(config.to_dict(), sort_keys=True)}".encode()).hexdigest()
+    bar = tqdm(todo, desc=f"chapters ({config.name})", unit="ch", disable=not progress)
     for chapter in bar:
         name = Path(chapter).name
         bar.set_postfix_str(name)
         md = project_root() / f"{chapter}.md"
-        parameters = chapter_parameters(params, cohort_dir, run_dir, chapter)
+        parameters = chapter_parameters(config, run.dir, chapter)
         key = hashlib.sha256(
             (chain + md.read_text() + json.dumps(parameters, sort_keys=True)).encode()
         ).hexdigest()
         chain = key
-        nb_out = run_dir / "notebooks" / f"{name}.ipynb"
-        stamp = run_dir / name / ".stamp"
+        nb_out = run.dir / "notebooks" / f"{name}.ipynb"
+        stamp = run.dir / name / ".stamp"
         if not force and nb_out.is_file() and stamp.is_file() and stamp.read_text() == key:
             continue
         stamp.unlink(missing_ok=True)
-        (run_dir / name).mkdir(parents=True, exist_ok=True)
+        chapter_dir = run.chapter_dir(name)
         t0 = time.perf_counter()
-        _execute(md, nb_out, parameters, cwd=run_dir / name)
+        _execute(md, nb_out, parameters, cwd=chapter_dir)
         with atomic_path(stamp) as tmp:
             tmp.write_text(key)
         write_json(
-            {"chapter": name, "seconds": round(time.perf_counter() - t0, 2), "profile": params["profile"]},
-            run_dir / name / "timing.json",
+            {"chapter": name, "seconds": round(time.perf_counter() - t0, 2), "profile": config.name},
+            chapter_dir / "timing.json",
         )
-    return run_dir
+    return run.dir
+
+
+def _as_profile(config: RunConfig) -> dict[str, Any]:
+    """A profile mapping equivalent to ``config`` (for re-resolving it with overrides)."""
+    return {"profile": config.name, "train_preset": config.train_preset, "n_patients": config.cohort.n_patients,
+            "cohort_seed": config.cohort.seed, "cohort_dir": config.cohort.dir, "mapping": config.cohort.mapping,
+            "roi_label": config.cohort.roi_label, "split_seed": config.split.seed,
+            "train_fraction": config.split.train_fraction, "train": config.train.to_dict(),
+            "chapters": {k: dict(v) for k, v in config.chapters.items()}}
+
+
+def check_cohort_for_run(cohort_dir: Path, config: RunConfig) -> None:
+    """Stop before any chapter runs when the cohort cannot be analysed.
+
+    The cohort must validate (every problem is listed at once), hold at least
+    one DFS event, and be large enough to split into a training and a test
+    cohort with events.
+    """
+    from npc_lib.cohort.load import load_cohort
+    from npc_lib.cohort.split import n_train_for
+
+    options = {k: v for k, v in (("mapping", config.cohort.mapping), ("roi_label", config.cohort.roi_label))
+               if v is not None}
+    cohort = load_cohort(cohort_dir, check_images="header", **options)
+    n = len(cohort.patient_ids)
+    n_train = n_train_for(n, config.split.train_fraction)
+    if n_train < 2 or n - n_train < 2:
+        raise ValueError(f"cohort {cohort_dir}: {n} patients are too few to split into training and test cohorts "
+                         f"(train_fraction {config.split.train_fraction})")
+    if int(cohort.clinical["dfs_event"].sum()) == 0:
+        raise ValueError(f"cohort {cohort_dir}: no DFS event (dfs_event is 0 for every patient): "
+                         f"no survival model can be fitted")
 
 
 def build_book(run_dir: str | Path, *, out: str | Path | None = None) -> Path:

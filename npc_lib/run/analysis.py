@@ -1,0 +1,146 @@
+"""Chapter-level steps shared by the model chapters (05, 06, 07): scores, summaries, lookups.
+
+Each function is one step a chapter would otherwise write inline: the
+scores of every model and signature of a model frame, a model's covariates
+as the reader knows them, Table 2 as nested records for ``metrics.json``,
+calibration of a fitted model at several horizons in several cohorts, and a
+net benefit read off a decision-curve table.
+"""
+
+from __future__ import annotations
+
+__all__ = ["model_scores", "covariate_sources", "cindex_records", "calibration_by_cohort", "net_benefit_at"]
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+
+def _check_frame(frame: pd.DataFrame, columns: Sequence[str], name: str = "frame") -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"{name} must be a DataFrame, got {type(frame).__name__}")
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name}: column(s) {missing} missing")
+
+
+def model_scores(frame: pd.DataFrame, fits: Mapping[str, Any], signatures: Sequence[str] = ()) -> dict[str, np.ndarray]:
+    """Risk scores (higher = worse) of each signature column and each fitted model on ``frame``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A model frame (:meth:`npc_lib.run.Run.model_frame`).
+    fits : mapping
+        ``{model name: fitted Cox model}`` (anything with ``linear_predictor(frame)``).
+    signatures : sequence of str
+        Signature columns of ``frame`` to include first (``DL_T1_sig``...).
+
+    Examples
+    --------
+    >>> class Fit:
+    ...     def linear_predictor(self, d): return 2 * d["x"].to_numpy()
+    >>> s = model_scores(pd.DataFrame({"x": [1.0, 2.0], "DL_T1_sig": [0.1, 0.2]}), {"m": Fit()}, ["DL_T1_sig"])
+    >>> list(s), s["m"].tolist()
+    (['DL_T1_sig', 'm'], [2.0, 4.0])
+    """
+    _check_frame(frame, list(signatures))
+    out = {s: frame[s].to_numpy(dtype=float) for s in signatures}
+    for name, fit in fits.items():
+        out[name] = np.asarray(fit.linear_predictor(frame), dtype=float)
+    return out
+
+
+def covariate_sources(covariates: Sequence[str]) -> str:
+    """The clinical variables and signatures behind model covariates, as a reader knows them.
+
+    Examples
+    --------
+    >>> covariate_sources(["age", "ebv_dna_ge_4000", "DL_T1_sig"])
+    'age, ebv_dna, DL_T1_sig'
+    >>> covariate_sources([])
+    '(none)'
+    """
+    from npc_lib.cohort.covariates import source_variable
+
+    return ", ".join(source_variable(c) for c in covariates) or "(none)"
+
+
+def cindex_records(table: pd.DataFrame) -> dict[str, dict[str, dict[str, float | None]]]:
+    """``{cohort: {model: {c_index, lower, upper, p_value}}}`` from a long C-index table.
+
+    ``table`` has columns ``cohort, model, c_index, lower, upper, p_value``
+    (:func:`npc_lib.stats.performance.concordance_table` with a ``cohort``
+    column); NaN becomes ``None``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"cohort": ["test"], "model": ["m"], "c_index": [0.7], "lower": [0.6],
+    ...                   "upper": [0.8], "p_value": [float("nan")]})
+    >>> cindex_records(t)["test"]["m"]["p_value"] is None
+    True
+    """
+    _check_frame(table, ["cohort", "model", "c_index", "lower", "upper", "p_value"], "table")
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for r in table.itertuples():
+        out.setdefault(r.cohort, {})[r.model] = {
+            k: (None if pd.isna(getattr(r, k)) else float(getattr(r, k))) for k in ("c_index", "lower", "upper", "p_value")}
+    return out
+
+
+def calibration_by_cohort(cohorts: Mapping[str, pd.DataFrame], fit, horizons: Mapping[float, str], *,
+                          groups: int = 4, test: str = "gnd") -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
+    """rms-style grouped calibration of ``fit`` at each horizon in each cohort.
+
+    Parameters
+    ----------
+    cohorts : mapping
+        ``{cohort name: model frame}`` with ``time`` (months) and ``event``.
+    fit : fitted Cox model
+        With ``predict_survival(frame, times)``.
+    horizons : mapping
+        ``{time in months: label}``.
+    groups, test
+        As :func:`npc_lib.stats.performance.calibration_at`.
+
+    Returns
+    -------
+    curves : dict
+        ``{cohort: {label: CalibrationResult or None}}``, for plotting.
+    table : DataFrame
+        One row per cohort and time: mean predicted survival, groups, test,
+        chi2, df, p, note.
+    """
+    from npc_lib.stats.performance import calibration_at
+
+    curves: dict[str, dict[str, Any]] = {}
+    rows = []
+    for c, d in cohorts.items():
+        _check_frame(d, ["time", "event"], f"cohorts[{c!r}]")
+        curves[c] = {}
+        for t, label in horizons.items():
+            pred = fit.predict_survival(d, [t])[:, 0]
+            cal, note = calibration_at(d["time"], d["event"], pred, t, groups=groups, test=test)
+            curves[c][label] = cal
+            found = cal is not None
+            rows.append({"cohort": c, "time": float(t), "mean predicted": float(pred.mean()),
+                         "groups": int(cal.table["km"].notna().sum()) if found else np.nan,
+                         "test": cal.test.method if found else None,
+                         "chi2": cal.test.statistic if found else np.nan, "df": cal.test.df if found else np.nan,
+                         "p": cal.test.p_value if found else np.nan, "note": note})
+    return curves, pd.DataFrame(rows)
+
+
+def net_benefit_at(table: pd.DataFrame, model: str, threshold: float) -> float | None:
+    """The net benefit of ``model`` at ``threshold`` in a decision-curve table, or ``None``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"model": ["m", "m"], "threshold": [0.1, 0.2], "net_benefit": [0.05, 0.03]})
+    >>> net_benefit_at(t, "m", 0.2), net_benefit_at(t, "m", 0.3)
+    (0.03, None)
+    """
+    _check_frame(table, ["model", "threshold", "net_benefit"], "table")
+    r = table[(table["model"] == model) & np.isclose(table["threshold"], threshold)]["net_benefit"]
+    return None if r.empty or pd.isna(r.iloc[0]) else float(r.iloc[0])

@@ -1,0 +1,258 @@
+"""A run folder and what is in it: :class:`Run`.
+
+A run is a folder (``runs/<profile>`` by default) holding its resolved
+configuration (``run.json``), the training/test split (``split.csv``), one
+folder per chapter with that chapter's outputs, and the executed notebooks.
+:class:`Run` opens it and hands out each artefact through one reader (and the
+shared ones through one writer):
+
+================  =======================================  =========================
+artefact          where                                    reader / writer
+================  =======================================  =========================
+configuration     ``run.json``                             :attr:`Run.config`
+cohort            the profile's twin or ``cohort_dir``     :meth:`Run.cohort`
+split             ``split.csv``                            :meth:`Run.split`
+training config   ``run.json``                             :attr:`Run.train_config`
+signatures        ``04_signatures/signature_<seq>.csv``    :meth:`Run.signatures`
+models            ``05_models/models.json``                :meth:`Run.models`, :meth:`Run.write_models`
+nomogram          ``06_nomogram/nomogram.json``            :meth:`Run.nomogram_path`
+================  =======================================  =========================
+
+In a chapter, :meth:`Run.for_chapter` opens ``run_dir`` when it holds a run
+(under ``npc run``), or resolves the smoke profile (or another) plus the
+notebook's overrides into a new run there (a chapter executed by hand with
+papermill on an empty folder).
+"""
+
+from __future__ import annotations
+
+__all__ = ["Run", "CONFIG_FILE", "SPLIT_FILE"]
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from npc_lib.run.artefacts import ModelsFile, read_models, write_models
+from npc_lib.run.config import RunConfig, resolve_profile
+
+CONFIG_FILE = "run.json"
+SPLIT_FILE = "split.csv"
+_OVERRIDABLE = ("n_patients", "cohort_seed", "split_seed", "cohort_dir", "train_fraction")
+
+
+def _config_value(config: RunConfig, key: str) -> Any:
+    return {"n_patients": config.cohort.n_patients, "cohort_seed": config.cohort.seed,
+            "split_seed": config.split.seed, "cohort_dir": config.cohort.dir,
+            "train_fraction": config.split.train_fraction}[key]
+
+
+class Run:
+    """An open run folder.
+
+    Parameters
+    ----------
+    run_dir : path-like
+        The folder (must hold ``run.json``; see :meth:`create`, :meth:`open`).
+    config : RunConfig
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> run = Run.create(tempfile.mkdtemp(), resolve_profile("smoke"))
+    >>> Run.open(run.dir).config == run.config
+    True
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, config: RunConfig):
+        self.dir = Path(run_dir).resolve()
+        self.config = config
+        self._cohort_dir: Path | None = None
+        self._cohort_stamp: str | None = None
+        self._cohorts: dict[tuple, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"Run({str(self.dir)!r}, profile={self.config.name!r})"
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, run_dir: str | os.PathLike, config: RunConfig) -> "Run":
+        """Start (or continue) a run in ``run_dir`` with ``config``.
+
+        A folder that already holds a run with another configuration keeps it
+        only if they agree; otherwise its ``run.json`` is replaced (the
+        chapters' stamps then make ``npc run`` execute them again).
+        """
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / CONFIG_FILE
+        if not path.is_file() or RunConfig.read(path) != config:
+            config.write(path)
+            (run_dir / SPLIT_FILE).unlink(missing_ok=True)  # a new configuration draws its split anew
+        return cls(run_dir, config)
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike) -> "Run":
+        """Open an existing run (``run_dir/run.json``)."""
+        path = Path(run_dir) / CONFIG_FILE
+        if not path.is_file():
+            raise ValueError(f"run_dir: {run_dir} holds no run ({CONFIG_FILE} missing); "
+                             f"start one with `npc run` or Run.for_chapter")
+        return cls(run_dir, RunConfig.read(path))
+
+    @classmethod
+    def for_chapter(cls, run_dir: str | os.PathLike, *, profile: str = "smoke", **overrides: Any) -> "Run":
+        """The run a chapter works in.
+
+        Parameters
+        ----------
+        run_dir : path-like
+            Under ``npc run``: the run's folder (holding ``run.json``). Run by
+            hand on an empty or new folder: a run is created there from
+            ``profile`` and ``overrides``.
+        profile : str
+            Profile name or YAML file used when ``run_dir`` holds no run.
+        **overrides
+            ``n_patients``, ``cohort_seed``, ``split_seed``, ``train_fraction``,
+            ``cohort_dir``; ``None`` or ``""`` means "the profile's".
+
+        Raises
+        ------
+        ValueError
+            An override that contradicts the run already in ``run_dir``
+            (use another ``run_dir``), or an unknown override.
+        """
+        unknown = sorted(set(overrides) - set(_OVERRIDABLE))
+        if unknown:
+            raise ValueError(f"unknown override(s) {unknown}; known: {', '.join(_OVERRIDABLE)}")
+        given = {k: v for k, v in overrides.items() if v is not None and v != ""}
+        if (Path(run_dir) / CONFIG_FILE).is_file():
+            run = cls.open(run_dir)
+            clash = {k: v for k, v in given.items() if _config_value(run.config, k) != v
+                     and not (k == "cohort_dir" and Path(str(v)).resolve() == Path(str(run.config.cohort.dir)))}
+            if clash:
+                raise ValueError(f"run_dir {run_dir} holds a run of profile {run.config.name!r} with other "
+                                 f"settings than {clash}; use an empty run_dir for other parameters")
+            return run
+        return cls.create(run_dir, resolve_profile(profile, given))
+
+    # -- folders ---------------------------------------------------------------------------
+    def chapter_dir(self, chapter: str) -> Path:
+        """The output folder of ``chapter`` (``"04_signatures"``), created if needed."""
+        out = self.dir / Path(chapter).name
+        out.mkdir(parents=True, exist_ok=True)
+        return out
+
+    @property
+    def train_config(self):
+        """The :class:`~npc_lib.model.train_config.TrainConfig` of this run."""
+        return self.config.train
+
+    # -- cohort and split ------------------------------------------------------------------
+    def cohort_dir(self, *, progress: bool = False) -> Path:
+        """The cohort folder: a user's, or the profile's twin (simulated on first use)."""
+        if self._cohort_dir is None:
+            from npc_lib.run.cohort_source import ensure_cohort
+
+            self._cohort_dir, self._cohort_stamp = ensure_cohort(self.config.cohort, progress=progress)
+        return self._cohort_dir
+
+    def cohort_stamp(self, *, progress: bool = False) -> str:
+        """A hash of the cohort's content (chapters are re-executed when it changes)."""
+        self.cohort_dir(progress=progress)
+        return str(self._cohort_stamp)
+
+    def cohort(self, *, check_images: str = "none", sequences: Iterable[str] | None = None):
+        """The loaded, validated :class:`~npc_lib.cohort.load.Cohort` (cached per check level)."""
+        from npc_lib.cohort import schema
+        from npc_lib.cohort.load import load_cohort
+
+        seqs = tuple(schema.SEQUENCES if sequences is None else sequences)
+        key = (check_images, seqs)
+        if key not in self._cohorts:
+            self._cohorts[key] = load_cohort(self.cohort_dir(), sequences=seqs, check_images=check_images,
+                                             **self._loader_options())
+        return self._cohorts[key]
+
+    def _loader_options(self) -> dict[str, Any]:
+        import inspect
+
+        from npc_lib.cohort.load import load_cohort
+
+        accepted = inspect.signature(load_cohort).parameters
+        options = {"mapping": self.config.cohort.mapping, "roi_label": self.config.cohort.roi_label}
+        return {k: v for k, v in options.items() if k in accepted and v is not None}
+
+    def clinical(self) -> pd.DataFrame:
+        """The validated clinical table (one row per patient)."""
+        return self.cohort().clinical
+
+    def split(self) -> pd.DataFrame:
+        """The training/test split (``patient_id``, ``cohort``), drawn once per run.
+
+        Made from the cohort's patient ids and the profile's split settings on
+        first use and kept as ``split.csv``; every chapter and runner reads it.
+        """
+        from npc_lib.cohort.split import read_split, split_cohort, write_split
+
+        path = self.dir / SPLIT_FILE
+        ids = self.cohort().patient_ids
+        if not path.is_file():
+            s = self.config.split
+            write_split(split_cohort(ids, train_fraction=s.train_fraction, seed=s.seed), path)
+        return read_split(path, patient_ids=ids)
+
+    def patient_ids(self, cohort: str) -> list[str]:
+        """Ids of the ``"train"`` or ``"test"`` cohort."""
+        if cohort not in ("train", "test"):
+            raise ValueError(f"cohort must be 'train' or 'test', got {cohort!r}")
+        split = self.split()
+        return split.loc[split["cohort"] == cohort, "patient_id"].tolist()
+
+    # -- results of chapters ---------------------------------------------------------------
+    def signatures(self, sequences: Iterable[str] | None = None) -> pd.DataFrame:
+        """The DL signatures of chapter 04 (``patient_id``, ``cohort``, ``DL_<seq>_sig``...)."""
+        from npc_lib.cohort import schema
+        from npc_lib.cohort.covariates import read_signatures
+
+        folder = self.dir / "04_signatures"
+        seqs = tuple(sequences) if sequences is not None else tuple(
+            s for s in schema.SEQUENCES if (folder / f"signature_{s}.csv").is_file())
+        if not seqs:
+            raise ValueError(f"run {self.dir}: no signatures yet (run chapter 04_signatures first)")
+        return read_signatures(folder, seqs)
+
+    def model_frame(self, endpoint: str = "dfs", *, with_signatures: bool = True) -> pd.DataFrame:
+        """One row per patient: cohort, ``time``/``event`` of ``endpoint``, coded covariates, signatures."""
+        from npc_lib.cohort.covariates import model_frame
+
+        sig = self.signatures() if with_signatures else None
+        return model_frame(self.clinical(), self.split(), sig, endpoint=endpoint)
+
+    def models_path(self) -> Path:
+        return self.dir / "05_models" / "models.json"
+
+    def write_models(self, models, *, ties: str, coding) -> Path:
+        """Write chapter 05's ``models.json`` (:func:`npc_lib.run.artefacts.write_models`)."""
+        return write_models(self.models_path(), models, ties=ties, coding=coding)
+
+    def models(self) -> ModelsFile:
+        """Chapter 05's models (:func:`npc_lib.run.artefacts.read_models`)."""
+        return read_models(self.models_path())
+
+    def fitted_models(self, train: pd.DataFrame) -> dict[str, Any]:
+        """Chapter 05's models refitted on ``train`` (coefficients checked against ``models.json``)."""
+        from npc_lib.run.artefacts import refit_models
+
+        return refit_models(self.models(), train)
+
+    def nomogram_path(self) -> Path:
+        """Chapter 06's exported nomogram model (``nomogram.json``)."""
+        return self.dir / "06_nomogram" / "nomogram.json"
+
+    def truth(self) -> pd.DataFrame | None:
+        """ORACLE ONLY: the twin's ``truth.csv``, or ``None`` for a real cohort."""
+        from npc_lib.twin.truth import read_truth
+
+        return read_truth(self.cohort_dir())

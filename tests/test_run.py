@@ -1,0 +1,74 @@
+"""Tests of npc_lib.run.run: the Run folder and its artefacts."""
+
+import pandas as pd
+import pytest
+
+from cohort_factory import make_tiny_cohort
+from npc_lib.run import Run, resolve_profile
+from npc_lib.run.run import CONFIG_FILE
+
+
+@pytest.fixture(scope="module")
+def cohort_dir(tmp_path_factory):
+    return make_tiny_cohort(tmp_path_factory.mktemp("cohort") / "c", n=24, seed=4)
+
+
+def test_run_create_open_round_trip(tmp_path, cohort_dir):
+    cfg = resolve_profile("smoke", {"cohort_dir": str(cohort_dir)})
+    run = Run.create(tmp_path / "r", cfg)
+    assert (tmp_path / "r" / CONFIG_FILE).is_file()
+    again = Run.open(tmp_path / "r")
+    assert again.config == cfg and again.cohort_dir() == cohort_dir.resolve()
+
+
+def test_run_split_made_once_from_config(tmp_path, cohort_dir):
+    run = Run.create(tmp_path / "r", resolve_profile("smoke", {"cohort_dir": str(cohort_dir), "split_seed": 3}))
+    s1 = run.split()
+    assert (tmp_path / "r" / "split.csv").is_file()
+    assert set(s1["patient_id"]) == set(run.cohort().patient_ids)
+    assert Run.open(tmp_path / "r").split().equals(s1)
+    other = Run.create(tmp_path / "q", resolve_profile("smoke", {"cohort_dir": str(cohort_dir), "split_seed": 4}))
+    assert not other.split().equals(s1)
+    assert run.patient_ids("train") == s1.loc[s1.cohort == "train", "patient_id"].tolist()
+    with pytest.raises(ValueError, match="cohort must be 'train' or 'test'"):
+        run.patient_ids("valid")
+
+
+def test_run_for_chapter_new_and_existing(tmp_path, cohort_dir):
+    run = Run.for_chapter(tmp_path / "r", profile="smoke", cohort_dir=str(cohort_dir), split_seed=11,
+                          n_patients=None)
+    assert run.config.split.seed == 11 and run.config.name == "smoke"
+    same = Run.for_chapter(tmp_path / "r", profile="default", split_seed=None, cohort_dir="")
+    assert same.config == run.config  # an existing run wins over the notebook's defaults
+    assert Run.for_chapter(tmp_path / "r", split_seed=11).config == run.config
+    with pytest.raises(ValueError, match="use an empty run_dir"):
+        Run.for_chapter(tmp_path / "r", split_seed=12)
+    with pytest.raises(ValueError, match="unknown override"):
+        Run.for_chapter(tmp_path / "r", epochs=3)
+
+
+def test_run_open_requires_config(tmp_path):
+    with pytest.raises(ValueError, match="holds no run"):
+        Run.open(tmp_path)
+
+
+def test_run_create_new_config_redraws_split(tmp_path, cohort_dir):
+    run = Run.create(tmp_path / "r", resolve_profile("smoke", {"cohort_dir": str(cohort_dir), "split_seed": 1}))
+    run.split()
+    Run.create(tmp_path / "r", resolve_profile("smoke", {"cohort_dir": str(cohort_dir), "split_seed": 2}))
+    assert not (tmp_path / "r" / "split.csv").exists()
+
+
+def test_run_signatures_and_model_frame(tmp_path, cohort_dir):
+    run = Run.create(tmp_path / "r", resolve_profile("smoke", {"cohort_dir": str(cohort_dir)}))
+    with pytest.raises(ValueError, match="no signatures yet"):
+        run.signatures()
+    split = run.split()
+    folder = run.chapter_dir("04_signatures")
+    for k, seq in enumerate(("T1", "T2", "T1C")):
+        split.assign(risk=[0.1 * (i + k) for i in range(len(split))]).to_csv(folder / f"signature_{seq}.csv",
+                                                                            index=False)
+    frame = run.model_frame()
+    assert {"DL_T1_sig", "DL_T2_sig", "DL_T1C_sig", "time", "event", "cohort"} <= set(frame.columns)
+    assert len(frame) == len(split)
+    assert run.truth() is None or isinstance(run.truth(), pd.DataFrame)

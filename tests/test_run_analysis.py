@@ -1,0 +1,46 @@
+"""Tests of npc_lib.run.analysis: the chapters' shared steps."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from npc_lib.run.analysis import calibration_by_cohort, cindex_records, model_scores, net_benefit_at
+from npc_lib.stats import fit_cox
+
+
+@pytest.fixture
+def frame():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=120)
+    t = rng.exponential(30 * np.exp(-0.8 * x))
+    return pd.DataFrame({"time": np.minimum(t, 80.0), "event": (t < 80.0).astype(int), "x": x,
+                         "DL_T1_sig": x + rng.normal(size=120)})
+
+
+def test_model_scores_order_and_values(frame):
+    fit = fit_cox(frame, "time", "event", ["x"])
+    s = model_scores(frame, {"m": fit}, ["DL_T1_sig"])
+    assert list(s) == ["DL_T1_sig", "m"]
+    assert np.allclose(s["m"], fit.linear_predictor(frame))
+    with pytest.raises(ValueError, match=r"column\(s\) \['DL_T2_sig'\] missing"):
+        model_scores(frame, {}, ["DL_T2_sig"])
+
+
+def test_calibration_by_cohort_rows(frame):
+    fit = fit_cox(frame, "time", "event", ["x"])
+    curves, table = calibration_by_cohort({"a": frame, "b": frame.iloc[:60]}, fit, {12.0: "1-year", 36.0: "3-year"},
+                                          groups=3)
+    assert list(curves) == ["a", "b"] and set(curves["a"]) == {"1-year", "3-year"}
+    assert len(table) == 4 and set(table.columns) >= {"cohort", "time", "p", "chi2", "groups"}
+    assert table["p"].between(0, 1).all()
+
+
+def test_cindex_records_and_net_benefit():
+    t = pd.DataFrame({"cohort": ["train", "test"], "model": ["m", "m"], "c_index": [0.7, np.nan],
+                      "lower": [0.6, np.nan], "upper": [0.8, np.nan], "p_value": [0.01, np.nan]})
+    r = cindex_records(t)
+    assert r["train"]["m"]["c_index"] == 0.7 and r["test"]["m"]["c_index"] is None
+    d = pd.DataFrame({"model": ["m"], "threshold": [0.1], "net_benefit": [np.nan]})
+    assert net_benefit_at(d, "m", 0.1) is None
+    with pytest.raises(ValueError, match="missing"):
+        net_benefit_at(d.drop(columns="net_benefit"), "m", 0.1)
