@@ -4,7 +4,8 @@ The model document of ``nomogram.json`` (:func:`npc_lib.stats.nomogram_export.no
 is embedded in the page as strict JSON, so the page works opened from
 ``file://`` with no network and no fetch. The form asks for the clinical
 variables as a clinician knows them (``sex`` M/F, ``ebv_dna`` in copy/mL,
-``hgb`` in g/L, signature scores) and codes them with the file's ``coding``;
+``hgb`` in g/L, signature scores; a threshold variable also takes its printed
+class, ``< 4000``) and codes them with the file's ``coding``;
 a variable left empty is an error naming it, unless "use the model's
 adjust-to value" is ticked (then each filled variable is named). The
 arithmetic is that of :class:`~npc_lib.stats.nomogram_export.NomogramCalculator`
@@ -106,10 +107,28 @@ _JS = r"""
     if (r.kind === "threshold") return (x === 1 ? r.op : (r.op === ">=" ? "<" : "<=")) + " " + String(r.cut) + unit;
     return g6(x) + unit;
   }
+  function parse(r, raw) {  // a number, or a threshold's printed class ("< 4000" gives "<")
+    if (r.kind === "threshold") {
+      var t = raw.replace(/\s+/g, "").replace("\u2265", ">=").replace("\u2264", "<=");
+      var prefixes = [r.op, r.op === ">=" ? "<" : "<="];
+      for (var i = 0; i < prefixes.length; i++) {
+        var p = prefixes[i];
+        if (t.indexOf(p) === 0 && t.charAt(p.length) !== "=") {
+          var rest = t.slice(p.length);
+          if (rest !== "" && Number(rest) === r.cut) return p;
+          break;
+        }
+      }
+    }
+    return Number(raw);
+  }
   function code(r, raw) {
     if (r.kind === "level") return raw === r.level ? 1 : 0;
-    var x = Number(raw);
-    if (r.kind === "threshold") return (r.op === ">" ? x > r.cut : x >= r.cut) ? 1 : 0;
+    var x = parse(r, raw);
+    if (r.kind === "threshold") {
+      if (typeof x === "string") return x === r.op ? 1 : 0;
+      return (r.op === ">" ? x > r.cut : x >= r.cut) ? 1 : 0;
+    }
     return x;
   }
   function setOut(el, value, text) {
@@ -138,7 +157,8 @@ _JS = r"""
           x[c] = model.adjust_to[c]; return describe(coding[c], x[c]); }).join(", "));
         return;
       }
-      if (v.rule.kind !== "level" && !isFinite(Number(raw))) { bad.push(v.name + " (" + raw + ")"); return; }
+      var parsed = v.rule.kind === "level" ? raw : parse(v.rule, raw);
+      if (typeof parsed === "number" && !isFinite(parsed)) { bad.push(v.name + " (" + raw + ")"); return; }
       v.covariates.forEach(function (c) { x[c] = code(coding[c], raw); });
     });
     var errors = [];

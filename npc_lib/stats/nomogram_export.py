@@ -308,7 +308,7 @@ def _parse_level(rule: dict, raw, var: str) -> str:
 
 def _parse_number(rule: dict, raw, var: str) -> float | str:
     if isinstance(raw, str) and rule["kind"] == "threshold":
-        text = raw.replace(" ", "").replace("≥", ">=").replace("≤", "<=")
+        text = "".join(raw.split()).replace("≥", ">=").replace("≤", "<=")
         below = "<" if rule["op"] == ">=" else "<="
         for prefix in (rule["op"], below):
             if text.startswith(prefix) and not text[len(prefix):].startswith("="):
@@ -316,7 +316,7 @@ def _parse_number(rule: dict, raw, var: str) -> float | str:
                     cut = float(text[len(prefix):])
                 except ValueError:
                     break
-                if cut == rule["cut"]:
+                if cut == rule["cut"]:  # the page's parse() does the same
                     return prefix  # a printed class, e.g. "< 4000"
                 break
     try:
