@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _sps
 
-from .cox import _revcumsum, _RiskSets, check_frame, check_ties, fit_cox
+from .cox import RiskSets, check_frame, check_ties, fit_cox, reverse_cumsum
 from .kaplan_meier import KaplanMeier
 
 TRANSFORMS = ("km", "identity", "log", "rank")
@@ -107,15 +107,15 @@ def _zph(df, duration_col, event_col, covariates, transform, ties) -> _Zph:
     tt = _transformed_time(time, event, transform)
     gtime = tt - tt[event].mean()
 
-    rs = _RiskSets(time, event, X - X.mean(axis=0), efron=(ties == "efron"))
+    rs = RiskSets(time, event, X - X.mean(axis=0), efron=(ties == "efron"))
     Xs = rs.X
     eta = Xs @ beta
     w = np.exp(eta - eta.max())
     ev, kk, frac, K = rs.ev, rs.kk, rs.frac, rs.d.size
     Xe, we = Xs[ev], w[ev]
     g_row = gtime[rs.order][ev]  # g(t) of each event row (depends on t only)
-    S0 = _revcumsum(w)[rs.first]
-    S1 = _revcumsum(w[:, None] * Xs)[rs.first]
+    S0 = reverse_cumsum(w)[rs.first]
+    S1 = reverse_cumsum(w[:, None] * Xs)[rs.first]
     D0 = np.add.reduceat(we, rs.starts)
     D1 = np.add.reduceat(we[:, None] * Xe, rs.starts, axis=0)
     den = S0[kk] - frac * D0[kk]
