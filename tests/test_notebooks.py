@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from npc_lib.profiles import load_profile
+from npc_lib.run import Run, resolve_profile
 from npc_lib.runners.book import build_book, chapters, run_chapters
 
 pytestmark = pytest.mark.notebooks
@@ -31,10 +31,12 @@ def test_notebooks_every_chapter_writes_metrics(smoke_run):
 
 def test_notebooks_cohort_chapter_metrics(smoke_run):
     m = _metrics(smoke_run, "01_cohort")
-    n = load_profile("smoke")["n_patients"]
+    cfg = resolve_profile("smoke")
+    n = cfg.cohort.n_patients
     assert m["n"] == n
     assert m["n_train"] + m["n_test"] == n
-    assert m["n_train"] == round(n * load_profile("smoke")["train_fraction"])
+    assert m["n_train"] == round(n * cfg.split.train_fraction)
+    assert Run.open(smoke_run).config == cfg
     assert 0 < m["dfs_event_rate"] < 0.5
     assert len(m["scanners"]) == 3
     assert (smoke_run / "split.csv").is_file()
@@ -73,13 +75,12 @@ def test_notebooks_preprocessing_aligns_scanners(smoke_run):
     m = _metrics(smoke_run, "03_preprocessing")
     for seq in ("T1", "T2", "T1C"):
         assert m["max_spread_standardised"][seq] < 0.25 * m["max_spread_raw"][seq]
-        assert (smoke_run / "03_preprocessing" / f"standardizer_{seq}.json").is_file()
         assert (smoke_run / "03_preprocessing" / f"before_after_{seq}.html").is_file()
 
 
 def test_notebooks_models_chapter_metrics(smoke_run):
     m = _metrics(smoke_run, "05_models")
-    assert m["n_train"] + m["n_test"] == load_profile("smoke")["n_patients"]
+    assert m["n_train"] + m["n_test"] == resolve_profile("smoke").cohort.n_patients
     names = {"DL_T1_sig", "DL_T2_sig", "DL_T1C_sig", "Model_clinic", "Model_clinic+dl"}
     for cohort in ("train", "test"):
         assert set(m["cindex"][cohort]) == names
@@ -129,3 +130,18 @@ def test_notebooks_signatures_chapter_metrics(smoke_run):
     assert set(m["oracle"]) == {"T1", "T2", "T1C"}
     assert len(m["crossval_c_index"]) == 3  # smoke: one sequence, 3 folds
     assert (smoke_run / "04_signatures" / "gradcam_T1.html").is_file()
+
+
+def test_notebooks_custom_profile_reaches_training(tmp_path):
+    """A YAML profile of another name: its training and split settings are what chapter 04 uses."""
+    f = tmp_path / "mine.yml"
+    f.write_text("profile: mine\ntrain_preset: smoke\nn_patients: 60\ncohort_seed: 0\nsplit_seed: 7\n"
+                 "train_fraction: 0.6\ntrain:\n  epochs_pretrain: 1\n  epochs_cox: 1\n"
+                 "chapters:\n  04_signatures: {sequences: T2, crossval_sequences: '', attention_patients: 1}\n")
+    run_dir = run_chapters(f, out=tmp_path / "run", only=["04_signatures"], progress=False)
+    cohort = _metrics(run_dir, "01_cohort")
+    assert (cohort["n_train"], cohort["split_seed"]) == (36, 7)
+    trained = json.loads((run_dir / "04_signatures" / "metrics_T2.json").read_text())
+    assert trained["config"]["epochs_cox"] == 1 and trained["config"]["epochs_pretrain"] == 1
+    assert trained["n_train"] == 36
+    assert Run.open(run_dir).config.name == "mine"
