@@ -249,3 +249,16 @@ def test_fit_cox_rejects_bad_arguments():
     r = fit_cox(d, "t", "e", ["a"])
     with pytest.raises(ValueError, match="times contains negative values"):
         r.baseline_survival([-1.0])
+
+
+@pytest.mark.parametrize("ties", ["efron", "breslow"])
+def test_fit_cox_matches_scikit_survival(ties):
+    from sksurv.linear_model import CoxPHSurvivalAnalysis
+    from sksurv.util import Surv
+
+    d = pd.read_csv(Path(__file__).parent / "data" / "veteran.csv")
+    cov = ["trt_test", "karno", "diagtime", "age", "prior", "cell_smallcell", "cell_adeno", "cell_large"]
+    peer = CoxPHSurvivalAnalysis(ties=ties, tol=1e-12, n_iter=200).fit(
+        d[cov].astype(float), Surv.from_arrays(d["status"] == 1, d["time"]))
+    ours = fit_cox(d, "time", "status", cov, ties=ties)
+    np.testing.assert_allclose(ours.params.to_numpy(), peer.coef_, rtol=1e-7, atol=1e-10)
