@@ -132,14 +132,14 @@ def _xlsx_cell(v) -> str:
     return str(v)
 
 
-def _read_xlsx(path: Path, source: str, report: ValidationReport) -> list[list[str]] | None:
+def _read_xlsx(raw: bytes, source: str, report: ValidationReport) -> list[list[str]] | None:
     try:
         import openpyxl
     except ImportError:  # pragma: no cover - openpyxl is a dependency
         report.error("an Excel workbook (.xlsx): save it as 'CSV UTF-8'", file=source)
         return None
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(io.BytesIO(raw), read_only=True, data_only=True)
         ws = wb.worksheets[0]
         rows = [[_xlsx_cell(v) for v in row] for row in ws.iter_rows(values_only=True)]
         title, n_sheets = ws.title, len(wb.worksheets)
@@ -214,7 +214,7 @@ def read_table(path: str | Path, report: ValidationReport, source: str | None = 
         return None
     delimiter = None
     if raw.startswith(_XLSX_MAGIC):
-        records = _read_xlsx(path, source, report)
+        records = _read_xlsx(raw, source, report)
         if records is None:
             return None
         numbered = [(i + 1, r) for i, r in enumerate(records)]
