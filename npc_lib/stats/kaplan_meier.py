@@ -74,7 +74,7 @@ def _check_group(group, n: int) -> np.ndarray:
     return group
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class KaplanMeier:
     """A product-limit curve as a right-continuous step function (see :meth:`fit`).
 
