@@ -67,11 +67,6 @@ PLOTTING_ALLOWED = {"npc_lib.plots"}
 
 #: (importing module, imported module, name): private imports that predate the rule
 _PRIVATE_IMPORTS_TO_REMOVE = {
-    ("npc_lib.stats.tdroc", "npc_lib.stats.concordance", "_check_alpha"),
-    ("npc_lib.stats.tdroc", "npc_lib.stats.concordance", "_check_marker"),
-    ("npc_lib.stats.tdroc", "npc_lib.stats.concordance", "_check_time_event"),
-    ("npc_lib.stats.proportional_hazards", "npc_lib.stats.cox", "_RiskSets"),
-    ("npc_lib.stats.proportional_hazards", "npc_lib.stats.cox", "_revcumsum"),
     ("npc_lib.stats.subgroups", "npc_lib.stats.endpoints", "_check_columns"),
     ("npc_lib.stats.subgroups", "npc_lib.stats.endpoints", "_check_group01"),
     ("npc_lib.imaging.views", "npc_lib.imaging.instances", "_check_ids"),

@@ -66,16 +66,6 @@ from scipy import stats as _sps
 
 from ._validation import check_alpha, check_marker, check_survival
 
-# Deprecated private aliases, kept only until tdroc.py imports npc_lib.stats._validation
-# itself (do not use in new code).
-_check_alpha = check_alpha
-_check_marker = check_marker
-
-
-def _check_time_event(time, event, *, time_name: str = "time", event_name: str = "event"):
-    return check_survival(time, event, name_time=time_name, name_event=event_name, min_n=2)
-
-
 # --------------------------------------------------------------------------- counting
 
 

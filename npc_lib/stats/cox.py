@@ -140,11 +140,6 @@ def reverse_cumsum(a: np.ndarray) -> np.ndarray:
     return np.cumsum(a[::-1], axis=0)[::-1]
 
 
-# Deprecated private aliases, kept only until proportional_hazards.py imports the public names.
-_RiskSets = RiskSets
-_revcumsum = reverse_cumsum
-
-
 def _partial_loglik(beta: np.ndarray, rs: RiskSets, need_derivs: bool = True):
     """Log partial likelihood, score (p,) and information (p, p) at ``beta``.
 
