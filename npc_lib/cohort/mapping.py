@@ -174,7 +174,14 @@ def load_mapping(mapping) -> ColumnMapping | None:
             raise ValueError(f"{source}: categories: field {name} is not categorical")
         recoded = {}
         for code, level in codes.items():
+            # YAML 1.1 reads yes/no/true/false as booleans: give them back as the words
+            if isinstance(level, bool) and levels == ("no", "yes"):
+                level = "yes" if level else "no"
             lv = _text(level)
+            if isinstance(code, bool):
+                for word in (("yes", "true") if code else ("no", "false")):
+                    recoded[word] = lv
+                continue
             if lv not in levels:
                 raise ValueError(f"{source}: categories: field {name}: level {level!r} for code {code!r} "
                                  f"is not one of {', '.join(levels)}")
