@@ -198,6 +198,8 @@ def test_write_needs_a_rule_per_covariate(tmp_path):
     (lambda d: d["coding"].pop("hgb"), r"field coding: no rule for covariate\(s\) \['hgb'\]"),
     (lambda d: d.pop("adjust_to"), "lacks the field 'adjust_to'"),
     (lambda d: d.update(scale=-1.0), "field 'scale' must be positive"),
+    (lambda d: d["axis_range"].update(alb=[50.0, 30.0]), r"field axis_range\['alb'\] must be \[low, high\]"),
+    (lambda d: d["axis_range"].update(alb=[None, 30.0]), r"field axis_range\['alb'\]: expected a number"),
 ])
 def test_read_rejects_bad_field(tmp_path, change, message):
     doc = model_doc(SUBSET)

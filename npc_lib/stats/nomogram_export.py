@@ -279,6 +279,13 @@ def _check_model(doc) -> dict:
             _finite(doc[key][c], f"field {key}[{c!r}]")
     for key in ("scale", "intercept"):
         _finite(doc[key], f"field {key!r}")
+    rng = doc.get("axis_range")
+    if rng is not None:
+        for c in covs:
+            r = rng.get(c) if isinstance(rng, Mapping) else None
+            if (not isinstance(r, list) or len(r) != 2
+                    or _finite(r[0], f"field axis_range[{c!r}]") > _finite(r[1], f"field axis_range[{c!r}]")):
+                raise ValueError(f"field axis_range[{c!r}] must be [low, high]")
     if _finite(doc["scale"], "field 'scale'") <= 0:
         raise ValueError("field 'scale' must be positive")
     cumhaz = doc["baseline_cumhazard_at_center"]
