@@ -226,3 +226,16 @@ def _ebv_age_fit():
     d["t"] = rng.exponential(50, 120) + 1
     d["e"] = (rng.random(120) < 0.6).astype(int)
     return fit_cox(d, "t", "e", ["age", "ebv_dna_ge_4000"]), d[["age", "ebv_dna_ge_4000"]]
+
+
+def test_fill_missing_agrees_with_chapter_06_example(full):
+    """Chapter 06 fills the paper's example with nomogram_inputs; the calculator's --fill-missing gives the same."""
+    from npc_lib import paper
+    from npc_lib.cohort.covariates import code_values
+    from npc_lib.plots.nomogram import nomogram_inputs
+
+    nom, _, calc = full
+    row, filled, _ = nomogram_inputs(nom, code_values(paper.FIGURE2_EXAMPLE["inputs"]))
+    r = calc.predict_clinical(paper.FIGURE2_EXAMPLE["inputs"], fill_missing=True)
+    assert r["total_points"] == pytest.approx(float(nom.total_points(row)[0]), rel=1e-12)
+    assert sorted(filled) == sorted(c for c in nom.covariates if CODING.get(c, (c,))[0] in r["filled"])
