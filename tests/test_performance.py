@@ -149,13 +149,3 @@ def test_tables_without_events_give_notes():
     assert np.isnan(tab.c_index.iloc[0]) and tab.note.iloc[0] == "event has no events"
     s = risk_group_summary([1, 2, 3, 4], [0, 0, 0, 0], [1, 0, 1, 0], t=2.0)
     assert s["surv_low"] == 1.0 and s["note"] == "no events"
-
-
-def test_moved_names_are_still_importable_from_performance():
-    from npc_lib import report
-    from npc_lib.stats import capture, model_selection, performance
-
-    assert performance.format_p is report.format_p and performance.format_ci is report.format_ci
-    assert performance.quietly is capture.quietly and performance.attempt is capture.attempt
-    assert performance.select_model is model_selection.select_model
-    assert performance.usable_covariates is model_selection.usable_covariates

@@ -44,13 +44,6 @@ from .decision_curve import decision_curve
 from .kaplan_meier import KaplanMeier, hazard_ratio, logrank_test
 from .tdroc import TimeROC, time_dependent_roc
 
-# Moved names, re-exported (not in __all__) until the chapters import them from their homes:
-# npc_lib.stats.capture (quietly, attempt), npc_lib.stats.model_selection (select_model, ...),
-# npc_lib.report (format_p, format_ci).
-from npc_lib.report import format_ci, format_p  # noqa: F401
-from .capture import quietly  # noqa: F401
-from .model_selection import ModelSelection, infinite_coefficients, select_model, usable_covariates  # noqa: F401
-
 # --------------------------------------------------------------------------- validators
 
 
