@@ -257,7 +257,7 @@ def _coxnet_path(Z, time, event, alphas, alpha_min_ratio, l1_ratio):
     y = np.empty(time.size, dtype=[("event", bool), ("time", float)])
     y["event"], y["time"] = event, time
     model = CoxnetSurvivalAnalysis(l1_ratio=l1_ratio, alphas=alphas, alpha_min_ratio=alpha_min_ratio,
-                                   n_alphas=100, normalize=False, fit_baseline_model=False)
+                                   n_alphas=100, normalize=False, fit_baseline_model=False, tol=1e-9)
     with warnings.catch_warnings():  # a fold whose path stays empty is information, not a fault
         warnings.filterwarnings("ignore", message="all coefficients are zero")
         model.fit(Z, y)
@@ -265,7 +265,7 @@ def _coxnet_path(Z, time, event, alphas, alpha_min_ratio, l1_ratio):
 
 
 def cv_coxnet(X, time, event, *, n_folds: int = 10, seed: int = 0, alpha_min_ratio: float | str = "auto",
-              l1_ratio: float = 1.0) -> CoxnetCV:
+              l1_ratio: float = 1.0, alphas=None, folds=None) -> CoxnetCV:
     """Lasso Cox path with ``n_folds``-fold cross-validated deviance, as ``cv.glmnet``.
 
     Parameters
@@ -281,6 +281,12 @@ def cv_coxnet(X, time, event, *, n_folds: int = 10, seed: int = 0, alpha_min_rat
         else 0.01, glmnet's rule).
     l1_ratio : float
         1 = lasso (glmnet ``alpha``).
+    alphas : array-like, optional
+        Decreasing positive penalties to use instead of the computed path
+        (glmnet's ``lambda``).
+    folds : array-like of int, shape (n,), optional
+        Fold of each row, 0..K-1 (glmnet's ``foldid`` minus 1); overrides
+        ``n_folds`` and ``seed``.
 
     Returns
     -------
@@ -292,13 +298,24 @@ def cv_coxnet(X, time, event, *, n_folds: int = 10, seed: int = 0, alpha_min_rat
     if Xv.ndim != 2 or not np.all(np.isfinite(Xv)):
         raise ValueError("X must be a finite 2-D array of features")
     t, e = _check_outcome(time, event, Xv.shape[0])
-    if int(n_folds) != n_folds or not 3 <= n_folds <= Xv.shape[0]:
-        raise ValueError(f"n_folds must be an integer in [3, n], got {n_folds!r}")
     l1 = _check_fraction("l1_ratio", l1_ratio)
-    rng = np.random.default_rng(seed)
-    folds = rng.permutation(np.arange(Xv.shape[0]) % int(n_folds))
+    if folds is None:
+        if int(n_folds) != n_folds or not 3 <= n_folds <= Xv.shape[0]:
+            raise ValueError(f"n_folds must be an integer in [3, n], got {n_folds!r}")
+        folds = np.random.default_rng(seed).permutation(np.arange(Xv.shape[0]) % int(n_folds))
+    else:
+        folds = np.asarray(folds)
+        n_folds = int(folds.max()) + 1 if folds.size else 0
+        if (folds.shape != (Xv.shape[0],) or not np.array_equal(folds, folds.astype(int)) or n_folds < 3
+                or set(folds.tolist()) != set(range(n_folds))):
+            raise ValueError("folds must hold one integer per row, using every fold 0..K-1, K >= 3")
+        folds = folds.astype(int)
+    if alphas is not None:
+        alphas = np.asarray(alphas, dtype=float).ravel()
+        if alphas.size < 2 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0) or np.any(np.diff(alphas) >= 0):
+            raise ValueError("alphas must be at least 2 decreasing positive numbers")
     Z, _, _ = _zscore(Xv)
-    alphas, coef = _coxnet_path(Z, t, e, None, alpha_min_ratio, l1)
+    alphas, coef = _coxnet_path(Z, t, e, alphas, alpha_min_ratio, l1)
     m = alphas.size
     raw = np.full((int(n_folds), m), np.nan)
     w = np.zeros(int(n_folds))
