@@ -10,7 +10,8 @@ for masks, used by validation and by :meth:`Cohort.read_roi`:
 * 0 and one other value (0/255, 0/1000): that value is the tumour (a note);
 * floats all within :data:`NEAR_BINARY_TOL` of 0 or 1 (0.99999994 after a
   resampling): thresholded at 0.5 (a note);
-* several labels: an error unless ``roi_label`` names the tumour's;
+* several labels (two or more non-zero values): an error unless
+  ``roi_label`` names the tumour's (masks with one label ignore it);
 * no tumour voxel: an error; more than :data:`MASK_COVERAGE_WARN` of the
   volume: a warning (an inverted mask?).
 
@@ -146,7 +147,8 @@ def mask_to_binary(data: np.ndarray, roi_label: int | None = None) -> tuple[np.n
     data : ndarray
         Mask voxels as stored.
     roi_label : int, optional
-        The tumour's label in a multi-label mask.
+        The tumour's label in a mask with several labels (ignored for a mask
+        with one non-zero value).
 
     Returns
     -------
@@ -173,7 +175,7 @@ def mask_to_binary(data: np.ndarray, roi_label: int | None = None) -> tuple[np.n
         if data.dtype.kind == "f" and not np.isfinite(data).all():
             raise MaskProblem("NaN/inf voxels in mask")
         values = np.unique(data)
-        if roi_label is not None:
+        if roi_label is not None and np.count_nonzero(values) > 1:
             hit = np.isclose(data, roi_label, rtol=0, atol=1e-6)
             if not hit.any():
                 raise MaskProblem(f"no voxel has label {roi_label} (values {_show(values)})")
@@ -207,6 +209,16 @@ def mask_to_binary(data: np.ndarray, roi_label: int | None = None) -> tuple[np.n
     return out, note
 
 
+def _raw_pixdim(path: Path, header_class) -> np.ndarray:
+    """Voxel sizes as stored (nibabel's loader silently turns a 0 into 1 mm)."""
+    import gzip
+
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as f:
+        hdr = header_class.from_fileobj(f, check=False)
+    return np.asarray(hdr["pixdim"][1:4], dtype=np.float64)
+
+
 def _header(root, index, pid, seq, roi, problems):
     """Open one file's header; None (with an error) when it is unusable."""
     import nibabel as nib
@@ -227,7 +239,7 @@ def _header(root, index, pid, seq, roi, problems):
             img = nib.squeeze_image(img)
         shape = tuple(int(s) for s in img.shape)
         affine = np.asarray(img.affine, dtype=np.float64)
-        pixdim = np.asarray(img.header["pixdim"][1:4], dtype=np.float64)
+        pixdim = _raw_pixdim(path, type(img.header))
     except Exception as exc:  # nibabel raises many types for bad files
         err(f"unreadable NIfTI ({_describe(exc)})", "file")
         return None, rel
