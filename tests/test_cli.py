@@ -58,4 +58,4 @@ def test_cli_nomogram_from_exported_model(tmp_path, capsys):
     assert out["total_points"] == pytest.approx(expected)
     assert set(out["survival"]) == {"36.0", "60.0"}
     assert main(["nomogram", "--model", str(model), "--value", "age=50"]) == 2
-    assert "missing field(s) ['ebv_dna_ge_4000']" in capsys.readouterr().err
+    assert "missing variable(s) ['ebv_dna']" in capsys.readouterr().err

@@ -72,3 +72,20 @@ def test_run_signatures_and_model_frame(tmp_path, cohort_dir):
     assert {"DL_T1_sig", "DL_T2_sig", "DL_T1C_sig", "time", "event", "cohort"} <= set(frame.columns)
     assert len(frame) == len(split)
     assert run.truth() is None or isinstance(run.truth(), pd.DataFrame)
+
+
+def test_run_chapter_readers_name_the_missing_chapter(tmp_path, cohort_dir):
+    run = Run.create(tmp_path / "r", resolve_profile("smoke", {"cohort_dir": str(cohort_dir)}))
+    with pytest.raises(ValueError, match="06_nomogram"):
+        run.risk_groups()
+    with pytest.raises(ValueError, match="06_nomogram"):
+        run.nomogram()
+    with pytest.raises(ValueError, match="chapter 05_models has not run"):
+        run.metrics("05_models")
+    with pytest.raises(ValueError, match="run chapter 05_models first"):
+        run.models()
+    run.chapter_dir("06_nomogram")
+    pd.DataFrame({"patient_id": ["P1"], "cohort": ["train"], "points": [10.0]}).to_csv(run.risk_groups_path(),
+                                                                                      index=False)
+    with pytest.raises(ValueError, match=r"\['high_risk'\] missing"):
+        run.risk_groups()

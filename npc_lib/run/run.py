@@ -15,7 +15,8 @@ split             ``split.csv``                            :meth:`Run.split`
 training config   ``run.json``                             :attr:`Run.train_config`
 signatures        ``04_signatures/signature_<seq>.csv``    :meth:`Run.signatures`
 models            ``05_models/models.json``                :meth:`Run.models`, :meth:`Run.write_models`
-nomogram          ``06_nomogram/nomogram.json``            :meth:`Run.nomogram_path`
+nomogram          ``06_nomogram/nomogram.json``            :meth:`Run.nomogram`
+risk groups       ``06_nomogram/patient_risk_groups.csv``  :meth:`Run.risk_groups`
 ================  =======================================  =========================
 
 In a chapter, :meth:`Run.for_chapter` opens ``run_dir`` when it holds a run
@@ -250,6 +251,38 @@ class Run:
     def nomogram_path(self) -> Path:
         """Chapter 06's exported nomogram model (``nomogram.json``)."""
         return self.dir / "06_nomogram" / "nomogram.json"
+
+    def nomogram(self) -> dict:
+        """Chapter 06's nomogram model, read and checked (:func:`~npc_lib.stats.nomogram_export.read_nomogram_model`)."""
+        from npc_lib.stats.nomogram_export import read_nomogram_model
+
+        if not self.nomogram_path().is_file():
+            raise ValueError(f"run {self.dir}: no nomogram.json yet (run chapter 06_nomogram first)")
+        return read_nomogram_model(self.nomogram_path())
+
+    def risk_groups_path(self) -> Path:
+        """Chapter 06's locked risk groups per patient (``patient_risk_groups.csv``)."""
+        return self.dir / "06_nomogram" / "patient_risk_groups.csv"
+
+    def risk_groups(self) -> pd.DataFrame:
+        """``patient_id, cohort, points, high_risk`` of every patient (chapter 06's locked cut-off)."""
+        path = self.risk_groups_path()
+        if not path.is_file():
+            raise ValueError(f"run {self.dir}: no patient_risk_groups.csv yet (run chapter 06_nomogram first)")
+        df = pd.read_csv(path, dtype={"patient_id": str})
+        missing = [c for c in ("patient_id", "cohort", "points", "high_risk") if c not in df.columns]
+        if missing:
+            raise ValueError(f"{path}: column(s) {missing} missing")
+        return df
+
+    def metrics(self, chapter: str) -> dict:
+        """The ``metrics.json`` a chapter wrote (``"06_nomogram"``)."""
+        import json
+
+        path = self.dir / Path(chapter).name / "metrics.json"
+        if not path.is_file():
+            raise ValueError(f"run {self.dir}: chapter {chapter} has not run (no {path.name})")
+        return json.loads(path.read_text())
 
     def truth(self) -> pd.DataFrame | None:
         """ORACLE ONLY: the twin's ``truth.csv``, or ``None`` for a real cohort."""
