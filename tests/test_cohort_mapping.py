@@ -133,3 +133,17 @@ def test_mapping_cli_validate(mapped, capsys):
     assert main(["-q", "validate", str(root), "--format", "json"]) == 2
     out = json.loads(capsys.readouterr().out)
     assert out["ok"] is False and out["counts"]["error"] >= 5
+
+
+def test_mapping_readme_example_is_valid():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Your own cohort"):]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    m = load_mapping(yaml.safe_load(block))
+    assert m.columns["ldh"] == "LDH_UL" and m.units["dfs_time"] == "days"
+    assert m.factor("ldh") == 60.0 and m.categories["who_type"] == {"2": "I-II", "3": "III"}
