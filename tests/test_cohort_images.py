@@ -259,3 +259,26 @@ def test_images_missing_mask_for_one_patient(tiny_cohort):
     _roi(tiny_cohort, "NPC0004", "T1").unlink()
     with pytest.raises(CohortError, match=r"^images/NPC0004/T1_roi\.nii\.gz: patient NPC0004, field file: file not found$"):
         load_cohort(tiny_cohort)
+
+
+def test_orientation_permuted_axes_read_the_same(tiny_cohort):
+    before = load_cohort(tiny_cohort, check_images="none")
+    ref_img, ref_roi = before.read_image("NPC0003", "T2"), before.read_roi("NPC0003", "T2")
+    perm = AFFINE[:, [1, 0, 2, 3]]  # x and y swapped in the voxel order (a transposed export)
+    for path in (_img(tiny_cohort), _roi(tiny_cohort)):
+        _save(path, np.ascontiguousarray(_data(path).transpose(1, 0, 2)), perm)
+    cohort = load_cohort(tiny_cohort)
+    np.testing.assert_array_equal(cohort.read_image("NPC0003", "T2").data, ref_img.data)
+    np.testing.assert_array_equal(cohort.read_roi("NPC0003", "T2").data, ref_roi.data)
+    assert any("1 volume(s) in ARS orientation" in m for m in _texts(cohort.report, "note"))
+
+
+def test_orientation_mask_in_other_voxel_order_than_image(tiny_cohort):
+    before = load_cohort(tiny_cohort, check_images="none")
+    ref = before.read_roi("NPC0003", "T2")
+    mask, aff = flip_axes(_data(_roi(tiny_cohort)), AFFINE, (0,))
+    _save(_roi(tiny_cohort), mask, aff)
+    cohort = load_cohort(tiny_cohort)
+    assert ("images/NPC0003/T2_roi.nii.gz: patient NPC0003, field affine: mask in LAS voxel order, its image in "
+            "RAS: the same grid once both are in RAS") in _texts(cohort.report, "note")
+    np.testing.assert_array_equal(cohort.read_roi("NPC0003", "T2").data, ref.data)

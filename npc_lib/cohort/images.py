@@ -25,6 +25,7 @@ from __future__ import annotations
 __all__ = [
     "ImageIndex",
     "check_patient_images",
+    "canonical_grid",
     "mask_to_binary",
     "MaskProblem",
     "AFFINE_ATOL_MM",
@@ -219,6 +220,22 @@ def _raw_pixdim(path: Path, header_class) -> np.ndarray:
     return np.asarray(hdr["pixdim"][1:4], dtype=np.float64)
 
 
+def canonical_grid(shape, affine) -> tuple[tuple[int, ...], np.ndarray]:
+    """Shape and affine of a grid once reoriented to RAS (what ``as_closest_canonical`` gives), from the header.
+
+    >>> shape, aff = canonical_grid((4, 5, 6), np.diag([-2.0, 1.0, 3.0, 1.0]))
+    >>> shape, aff[0].tolist()
+    ((4, 5, 6), [2.0, 0.0, 0.0, -6.0])
+    """
+    import nibabel.orientations as no
+
+    affine = np.asarray(affine, dtype=float)
+    ornt = no.io_orientation(affine)
+    new_affine = affine @ no.inv_ornt_aff(ornt, shape)
+    new_shape = tuple(int(shape[int(i)]) for i in np.argsort(ornt[:, 0]))
+    return new_shape, new_affine
+
+
 def _header(root, index, pid, seq, roi, problems):
     """Open one file's header; None (with an error) when it is unusable."""
     import nibabel as nib
@@ -295,15 +312,23 @@ def check_patient_images(root: Path, index: ImageIndex, pid: str, sequences, *, 
             continue
         img, img_shape, img_affine = got_img[:3]
         roi, roi_shape, roi_affine = got_roi[:3]
-        if roi_shape != img_shape:
-            problems.append(Problem("error", f"mask shape {roi_shape} differs from image shape {img_shape} "
-                                    f"({img_rel})", roi_rel, pid, "shape"))
-            continue
-        diff = float(np.abs(roi_affine - img_affine).max())
-        if diff > AFFINE_ATOL_MM:
-            problems.append(Problem("error", f"mask affine differs from image affine ({img_rel}) by up to "
-                                    f"{diff:.3g} mm (tolerance {AFFINE_ATOL_MM:g})", roi_rel, pid, "affine"))
-            continue
+        same_grid = roi_shape == img_shape and float(np.abs(roi_affine - img_affine).max()) <= AFFINE_ATOL_MM
+        if not same_grid:
+            # a mask exported in another voxel order than its image is on the same grid once both are canonical
+            c_img, c_roi = canonical_grid(img_shape, img_affine), canonical_grid(roi_shape, roi_affine)
+            if c_img[0] == c_roi[0] and float(np.abs(c_img[1] - c_roi[1]).max()) <= AFFINE_ATOL_MM:
+                problems.append(Problem("note", f"mask in {orientation(roi_affine)} voxel order, its image in "
+                                        f"{orientation(img_affine)}: the same grid once both are in RAS",
+                                        roi_rel, pid, "affine"))
+            elif roi_shape != img_shape:
+                problems.append(Problem("error", f"mask shape {roi_shape} differs from image shape {img_shape} "
+                                        f"({img_rel})", roi_rel, pid, "shape"))
+                continue
+            else:
+                diff = float(np.abs(roi_affine - img_affine).max())
+                problems.append(Problem("error", f"mask affine differs from image affine ({img_rel}) by up to "
+                                        f"{diff:.3g} mm (tolerance {AFFINE_ATOL_MM:g})", roi_rel, pid, "affine"))
+                continue
         if not full:
             continue
         _check_voxels(img, img_rel, roi, roi_rel, pid, roi_label, problems)
