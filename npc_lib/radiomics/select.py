@@ -15,7 +15,8 @@
    of scikit-survival's :class:`~sksurv.linear_model.CoxnetSurvivalAnalysis`
    on z-scored features (100 penalties from the smallest that selects nothing
    down to ``alpha_min_ratio`` of it, the path of the whole training cohort
-   used in every fold); seeded ``n_folds``-fold cross-validation of the
+   used in every fold); seeded ``n_folds``-fold cross-validation (folds
+   stratified by event status) of the
    *grouped* partial-likelihood deviance (Verweij & van Houwelingen): for fold
    ``k``, ``dev_all(beta_-k) - dev_-k(beta_-k)`` divided by its events; mean
    and SE over folds weighted by events; ``lambda.min`` (lowest mean deviance)
@@ -244,6 +245,17 @@ class CoxnetCV:
         return self.index_min if _check_rule(rule) == "lambda.min" else self.index_1se
 
 
+def _stratified_folds(event: np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Seeded fold of each row, events and censored rows dealt out separately (every fold gets events)."""
+    rng = np.random.default_rng(seed)
+    folds = np.empty(event.size, dtype=int)
+    start = 0
+    for group in (np.flatnonzero(event), np.flatnonzero(~event)):
+        folds[rng.permutation(group)] = (start + np.arange(group.size)) % n_folds
+        start += group.size
+    return folds
+
+
 def _zscore(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mu = X.mean(axis=0)
     sd = X.std(axis=0)  # glmnet: 1/n
@@ -274,7 +286,10 @@ def cv_coxnet(X, time, event, *, n_folds: int = 10, seed: int = 0, alpha_min_rat
         Finite features (z-scored inside each fit with that fit's rows).
     time, event : array-like, shape (n,)
     n_folds : int
-        Folds (glmnet's default 10); rows are assigned by a seeded permutation.
+        Folds (glmnet's default 10). Rows are dealt out at random (seeded),
+        events and censored rows separately, so that every fold holds events
+        (glmnet draws ``foldid`` without stratification); a fold without
+        events (possible with ``folds``) is left out of the mean, as glmnet.
     seed : int
     alpha_min_ratio : float or "auto"
         Smallest penalty as a fraction of the largest ("auto": 1e-4 if n > p
@@ -302,7 +317,7 @@ def cv_coxnet(X, time, event, *, n_folds: int = 10, seed: int = 0, alpha_min_rat
     if folds is None:
         if int(n_folds) != n_folds or not 3 <= n_folds <= Xv.shape[0]:
             raise ValueError(f"n_folds must be an integer in [3, n], got {n_folds!r}")
-        folds = np.random.default_rng(seed).permutation(np.arange(Xv.shape[0]) % int(n_folds))
+        folds = _stratified_folds(e, int(n_folds), seed)
     else:
         folds = np.asarray(folds)
         n_folds = int(folds.max()) + 1 if folds.size else 0
@@ -327,11 +342,12 @@ def cv_coxnet(X, time, event, *, n_folds: int = 10, seed: int = 0, alpha_min_rat
         m = min(m, a_k.size)
         raw[k, :a_k.size] = cox_deviance(Xv @ beta, t, e) - cox_deviance(Xv[tr] @ beta, t[tr], e[tr])
         w[k] = e[~tr].sum()
-    if np.any(w == 0):
-        raise ValueError(f"event: a fold has no event; use fewer folds than {n_folds}")
-    raw = raw[:, :m] / w[:, None]
+    used = w > 0  # glmnet: a fold without events gets weight 0 (its deviance per event is undefined)
+    if used.sum() < 2:
+        raise ValueError("event: fewer than 2 folds hold an event")
+    raw, w = raw[used, :m] / w[used, None], w[used]
     cvm = (raw * w[:, None]).sum(axis=0) / w.sum()
-    cvsd = np.sqrt((((raw - cvm) ** 2) * w[:, None]).sum(axis=0) / w.sum() / (int(n_folds) - 1))
+    cvsd = np.sqrt((((raw - cvm) ** 2) * w[:, None]).sum(axis=0) / w.sum() / (int(used.sum()) - 1))
     i_min = int(np.flatnonzero(cvm <= cvm.min())[0])  # largest penalty at the minimum
     i_1se = int(np.flatnonzero(cvm <= cvm[i_min] + cvsd[i_min])[0])
     coef = coef[:, :m]
