@@ -69,3 +69,14 @@ def test_read_metrics_reads_each_chapter(tmp_path):
         read_metrics(tmp_path)
     with pytest.raises(ValueError, match="not a folder"):
         read_metrics(tmp_path / "none")
+
+
+def test_abstract_verdicts_subgroups_need_every_cohort(metrics):
+    metrics["07_endpoints_subgroups"] = {"figD2_claim": {"held": {"train": True, "test": False}},
+                                         "fig3_claim": {"logrank_p": {"train": {"os": 1e-4, "dfs": 1e-5},
+                                                                      "test": {"os": 0.01}}}}
+    v = abstract_verdicts(metrics).set_index("claim")["verdict"]
+    assert v["The nomogram stays prognostic in every subgroup (Fig. D2)"] == "not held"
+    assert v["Risk groups separate OS, DMFS and LRFS (Fig. 3)"] == "held"
+    rows = reproduction_table(metrics).set_index("quantity")
+    assert rows.loc["log-rank p, OS, test", "ours"] == "0.010" and "log-rank p, DFS, train" not in rows.index

@@ -208,8 +208,11 @@ def _claims(metrics: dict) -> list[tuple[str, str, str, Callable[[], tuple[bool,
         return bool(ps) and all(_significant(p) for p in ps), f"{sum(_significant(p) for p in ps)} of {len(ps)} p < {ALPHA}"
 
     def d2():
-        claim = m07.get("figD2_claim") or {}
-        return bool(claim.get("held")), "see chapter 07's forest plots"
+        held = (m07.get("figD2_claim") or {}).get("held")
+        by_cohort = held if isinstance(held, dict) else {"all": held}
+        return bool(by_cohort) and all(bool(v) for v in by_cohort.values()), \
+            ", ".join(f"{c}: {'every level significant' if v else 'not every level significant'}"
+                      for c, v in by_cohort.items())
 
     def handcrafted():
         w = m08.get("dl_beats_handcrafted")

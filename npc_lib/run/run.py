@@ -165,25 +165,38 @@ class Run:
         return str(self._cohort_stamp)
 
     def cohort(self, *, check_images: str = "none", sequences: Iterable[str] | None = None):
-        """The loaded, validated :class:`~npc_lib.cohort.load.Cohort` (cached per check level)."""
-        from npc_lib.cohort import schema
+        """The loaded, validated :class:`~npc_lib.cohort.load.Cohort` (cached per check level).
+
+        ``sequences=None``: the sequences present in the cohort (a cohort may
+        lack one); the profile's column mapping and ROI label apply.
+        """
         from npc_lib.cohort.load import load_cohort
 
-        seqs = tuple(schema.SEQUENCES if sequences is None else sequences)
+        seqs = None if sequences is None else tuple(sequences)
         key = (check_images, seqs)
         if key not in self._cohorts:
             self._cohorts[key] = load_cohort(self.cohort_dir(), sequences=seqs, check_images=check_images,
-                                             **self._loader_options())
+                                             mapping=self.config.cohort.mapping,
+                                             roi_label=self.config.cohort.roi_label)
         return self._cohorts[key]
 
-    def _loader_options(self) -> dict[str, Any]:
-        import inspect
+    @property
+    def sequences(self) -> tuple[str, ...]:
+        """The MR sequences the cohort has (a sequence absent for every patient is left out)."""
+        return tuple(self.cohort().sequences)
 
-        from npc_lib.cohort.load import load_cohort
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The endpoints the cohort's table has (``dfs`` always; ``os``, ``dmfs``, ``lrfs`` when present)."""
+        return tuple(self.cohort().endpoints)
 
-        accepted = inspect.signature(load_cohort).parameters
-        options = {"mapping": self.config.cohort.mapping, "roi_label": self.config.cohort.roi_label}
-        return {k: v for k, v in options.items() if k in accepted and v is not None}
+    def signature_columns(self) -> tuple[str, ...]:
+        """``DL_<seq>_sig`` of each sequence with a trained signature in chapter 04."""
+        from npc_lib.cohort import schema
+        from npc_lib.cohort.covariates import signature_name
+
+        folder = self.dir / "04_signatures"
+        return tuple(signature_name(s) for s in schema.SEQUENCES if (folder / f"signature_{s}.csv").is_file())
 
     def clinical(self) -> pd.DataFrame:
         """The validated clinical table (one row per patient)."""

@@ -148,7 +148,7 @@ def run_chapters(
         todo = todo[: last + 1]
     run_dir = Path(out or project_root() / "runs" / config.name).resolve()
     cohort_dir, cohort_stamp = ensure_cohort(config.cohort, progress=progress)
-    check_cohort_for_run(cohort_dir, config)
+    check_cohort_for_run(cohort_dir, config, progress=progress)
     run = Run.create(run_dir, config)
     lib = library_hash()
     chain = hashlib.sha256(f"{cohort_stamp}:{lib}:{json.dumps(config.to_dict(), sort_keys=True)}".encode()).hexdigest()
@@ -188,27 +188,28 @@ def _as_profile(config: RunConfig) -> dict[str, Any]:
             "chapters": {k: dict(v) for k, v in config.chapters.items()}}
 
 
-def check_cohort_for_run(cohort_dir: Path, config: RunConfig) -> None:
-    """Stop before any chapter runs when the cohort cannot be analysed.
+def check_cohort_for_run(cohort_dir: Path, config: RunConfig, *, progress: bool = False):
+    """Stop before any chapter runs when the cohort cannot be analysed; return the loaded cohort.
 
-    The cohort must validate (every problem is listed at once), hold at least
-    one DFS event, and be large enough to split into a training and a test
-    cohort with events.
+    Every validation problem is listed at once
+    (:func:`npc_lib.cohort.load.check_run_ready`: also no DFS event, too few
+    patients), and the profile's split must leave at least two patients in
+    each cohort. Warnings and notes are printed for the user.
     """
-    from npc_lib.cohort.load import load_cohort
+    from npc_lib.cohort.load import check_run_ready
     from npc_lib.cohort.split import n_train_for
 
-    options = {k: v for k, v in (("mapping", config.cohort.mapping), ("roi_label", config.cohort.roi_label))
-               if v is not None}
-    cohort = load_cohort(cohort_dir, check_images="header", **options)
+    cohort = check_run_ready(cohort_dir, mapping=config.cohort.mapping, roi_label=config.cohort.roi_label,
+                             check_images="header", progress=progress)
     n = len(cohort.patient_ids)
     n_train = n_train_for(n, config.split.train_fraction)
     if n_train < 2 or n - n_train < 2:
         raise ValueError(f"cohort {cohort_dir}: {n} patients are too few to split into training and test cohorts "
                          f"(train_fraction {config.split.train_fraction})")
-    if int(cohort.clinical["dfs_event"].sum()) == 0:
-        raise ValueError(f"cohort {cohort_dir}: no DFS event (dfs_event is 0 for every patient): "
-                         f"no survival model can be fitted")
+    report = getattr(cohort, "report", None)
+    if report is not None and (report.warnings or report.notes):
+        print(report.render(levels=("warning", "note")), file=sys.stderr)
+    return cohort
 
 
 def build_book(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
