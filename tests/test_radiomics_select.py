@@ -144,6 +144,13 @@ def test_cv_coxnet_every_fold_holds_events():
     assert np.all(np.isfinite(loose.cv_mean)) and np.all(np.isfinite(loose.cv_se))
 
 
+def test_cv_coxnet_counts_unconverged_fits_instead_of_warning():
+    rng = np.random.default_rng(0)  # 30 patients, 20 noise features: a near-unpenalised fit separates
+    X, t, e = rng.normal(size=(30, 20)), rng.exponential(size=30), (rng.random(30) < 0.6).astype(int)
+    assert cv_coxnet(X, t, e, n_folds=3, alpha_min_ratio=1e-4).n_unconverged >= 1  # no warning (pytest: error)
+    assert cv_coxnet(X, t, e, n_folds=3, alpha_min_ratio=0.01).n_unconverged == 0
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"n_folds": 2}, "n_folds"),
     ({"folds": np.zeros(150, dtype=int)}, "folds"),

@@ -14,7 +14,7 @@
    (``family = "cox"``, ``alpha = 1``, ``standardize = TRUE``): the lasso path
    of scikit-survival's :class:`~sksurv.linear_model.CoxnetSurvivalAnalysis`
    on z-scored features (100 penalties from the smallest that selects nothing
-   down to ``alpha_min_ratio`` of it, the path of the whole training cohort
+   down to ``alpha_min_ratio`` of it, 1 % by default, the path of the whole training cohort
    used in every fold); seeded ``n_folds``-fold cross-validation (folds
    stratified by event status) of the
    *grouped* partial-likelihood deviance (Verweij & van Houwelingen): for fold
@@ -229,6 +229,11 @@ class CoxnetCV:
         Positions of ``lambda.min`` and ``lambda.1se``.
     folds : ndarray of int, shape (n,)
         Fold of each row (0..n_folds-1).
+    n_unconverged : int
+        Path fits (of ``n_folds + 1``) whose coordinate descent hit its
+        iteration limit somewhere on the path (scikit-survival's
+        ConvergenceWarning, typically at the smallest penalties when features
+        nearly separate the training events); their values are used as they are.
     """
 
     alphas: np.ndarray
@@ -239,6 +244,7 @@ class CoxnetCV:
     index_min: int
     index_1se: int
     folds: np.ndarray = field(repr=False)
+    n_unconverged: int = 0
 
     def index(self, rule: str) -> int:
         """Path position of ``rule`` (``"lambda.min"`` or ``"lambda.1se"``)."""
@@ -270,10 +276,17 @@ def _coxnet_path(Z, time, event, alphas, alpha_min_ratio, l1_ratio):
     y["event"], y["time"] = event, time
     model = CoxnetSurvivalAnalysis(l1_ratio=l1_ratio, alphas=alphas, alpha_min_ratio=alpha_min_ratio,
                                    n_alphas=100, normalize=False, fit_baseline_model=False, tol=1e-9)
-    with warnings.catch_warnings():  # a fold whose path stays empty is information, not a fault
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(record=True) as caught:  # a path that stays empty is information
         warnings.filterwarnings("ignore", message="all coefficients are zero")
+        warnings.simplefilter("always", ConvergenceWarning)
         model.fit(Z, y)
-    return np.asarray(model.alphas_, dtype=float), np.asarray(model.coef_, dtype=float)
+    for w in caught:  # anything else than non-convergence is passed on
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    return np.asarray(model.alphas_, dtype=float), np.asarray(model.coef_, dtype=float), converged
 
 
 def cv_coxnet(X, time, event, *, n_folds: int = 10, seed: int = 0, alpha_min_ratio: float | str = "auto",
@@ -330,14 +343,16 @@ def cv_coxnet(X, time, event, *, n_folds: int = 10, seed: int = 0, alpha_min_rat
         if alphas.size < 2 or not np.all(np.isfinite(alphas)) or np.any(alphas <= 0) or np.any(np.diff(alphas) >= 0):
             raise ValueError("alphas must be at least 2 decreasing positive numbers")
     Z, _, _ = _zscore(Xv)
-    alphas, coef = _coxnet_path(Z, t, e, alphas, alpha_min_ratio, l1)
+    alphas, coef, ok = _coxnet_path(Z, t, e, alphas, alpha_min_ratio, l1)
+    unconverged = int(not ok)
     m = alphas.size
     raw = np.full((int(n_folds), m), np.nan)
     w = np.zeros(int(n_folds))
     for k in range(int(n_folds)):
         tr = folds != k
         Zk, mu, sd = _zscore(Xv[tr])
-        a_k, c_k = _coxnet_path(Zk, t[tr], e[tr], alphas, alpha_min_ratio, l1)
+        a_k, c_k, ok = _coxnet_path(Zk, t[tr], e[tr], alphas, alpha_min_ratio, l1)
+        unconverged += int(not ok)
         beta = c_k / sd[:, None]  # per unit of raw feature; centring cancels in the partial likelihood
         m = min(m, a_k.size)
         raw[k, :a_k.size] = cox_deviance(Xv @ beta, t, e) - cox_deviance(Xv[tr] @ beta, t[tr], e[tr])
@@ -352,7 +367,8 @@ def cv_coxnet(X, time, event, *, n_folds: int = 10, seed: int = 0, alpha_min_rat
     i_1se = int(np.flatnonzero(cvm <= cvm[i_min] + cvsd[i_min])[0])
     coef = coef[:, :m]
     return CoxnetCV(alphas=alphas[:m], coef=coef, cv_mean=cvm, cv_se=cvsd,
-                    n_nonzero=(np.abs(coef) > 0).sum(axis=0), index_min=i_min, index_1se=i_1se, folds=folds)
+                    n_nonzero=(np.abs(coef) > 0).sum(axis=0), index_min=i_min, index_1se=i_1se, folds=folds,
+                    n_unconverged=unconverged)
 
 
 # --------------------------------------------------------------------------- the whole reduction
@@ -413,7 +429,7 @@ class FeatureSelection:
 
 def select_features(X: pd.DataFrame, time, event, *, freq_cut: float = 95 / 5, unique_cut: float = 10.0,
                     corr_threshold: float = 0.9, n_folds: int = 10, seed: int = 0,
-                    rule: str = "lambda.min", alpha_min_ratio: float | str = "auto") -> FeatureSelection:
+                    rule: str = "lambda.min", alpha_min_ratio: float | str = 0.01) -> FeatureSelection:
     """Filters then cross-validated Cox lasso, on training patients only.
 
     Parameters
@@ -427,7 +443,10 @@ def select_features(X: pd.DataFrame, time, event, *, freq_cut: float = 95 / 5, u
     corr_threshold : float
         :func:`correlation_filter` threshold on ``|Spearman rho|``.
     n_folds, seed, alpha_min_ratio
-        :func:`cv_coxnet`.
+        :func:`cv_coxnet`; the path ends at 1 % of the largest penalty
+        (glmnet's choice when n < p: after filtering, a radiomics lasso has
+        tens of candidates for tens of events, and smaller penalties only
+        approach an unpenalised, non-converging fit).
     rule : {"lambda.min", "lambda.1se"}
         Penalty choice.
 

@@ -130,7 +130,8 @@ class HandcraftedSignatures:
         return pd.DataFrame(rows, columns=["signature", "feature", "coefficient", "mean", "scale"])
 
     def summary(self) -> pd.DataFrame:
-        """Per signature: features in, dropped by each filter, lasso candidates, selected, rule, penalty."""
+        """Per signature: features in, dropped by each filter, lasso candidates, selected, rule, penalty,
+        and how many of the cross-validation's path fits hit their iteration limit."""
         rows = []
         for k, sel in self.selections.items():
             n_in = len(sel.candidates) + sum(len(v) for v in sel.dropped.values())
@@ -139,7 +140,8 @@ class HandcraftedSignatures:
                          "near-zero variance": len(sel.dropped["near_zero_variance"]),
                          "correlated": len(sel.dropped["correlated"]),
                          "lasso candidates": len(sel.candidates), "selected": len(sel.features),
-                         "rule": sel.rule, "penalty": sel.alpha})
+                         "rule": sel.rule, "penalty": sel.alpha,
+                         "fits not converged": sel.cv.n_unconverged})
         return pd.DataFrame(rows)
 
 
