@@ -292,12 +292,11 @@ def check_clinical(table: Table, report: ValidationReport, mapping: ColumnMappin
         ``patient_id`` and ``scanner`` as str, continuous columns and
         ``*_time`` (months) float64, ``*_event`` int64 0/1, categorical
         columns pandas Categorical with the schema's levels; extra columns as
-        text. None when the table has errors (then every one is in
-        ``report``) — except that :func:`check_survival` still needs the
-        values: see ``values``.
+        text. None when the table has an error (every one is in ``report``).
     values : DataFrame
-        The parsed values of every row (NaN where a cell is invalid), for the
-        cross-column checks even when some cells are invalid.
+        The parsed values of every row (NaN or None where a cell is invalid),
+        so that the cross-column checks (:func:`check_survival`,
+        :func:`check_plausibility`) run even when some cells are invalid.
     endpoints : tuple of str
         Endpoints whose two columns are present (``dfs`` first).
     """
