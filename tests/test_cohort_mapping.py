@@ -126,6 +126,17 @@ def test_mapping_header_not_in_table(tmp_path):
         load_cohort(root, mapping={"columns": {"age": "Alter"}}, check_images="none")
 
 
+def test_mapping_target_already_in_table(tmp_path):
+    root = tmp_path / "c"
+    root.mkdir()
+    df = tiny_clinical(8)
+    df["DFS_days"] = df["dfs_time"] * 30
+    df.to_csv(root / schema.CLINICAL_FILE, index=False)
+    with pytest.raises(CohortError, match=r"field dfs_time: mapping: column 'DFS_days' is mapped to dfs_time, but "
+                                          r"the table also has a column dfs_time"):
+        load_cohort(root, mapping={"columns": {"dfs_time": "DFS_days"}}, check_images="none")
+
+
 def test_mapping_cli_validate(mapped, capsys):
     root, mapping, _ = mapped
     assert main(["-q", "validate", str(root), "--map", str(mapping)]) == 0

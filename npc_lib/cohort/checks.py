@@ -115,7 +115,10 @@ def _match_columns(frame: pd.DataFrame, mapping: ColumnMapping | None, source: s
     rename: dict[str, str] = {}
     if mapping is not None:
         for name, header in mapping.columns.items():
-            if header in frame.columns:
+            if header in frame.columns and name in frame.columns and name != header:
+                report.error(f"{mapping.source}: column {header!r} is mapped to {name}, but the table also has "
+                             f"a column {name} (rename or drop one)", file=source, field=name)
+            elif header in frame.columns:
                 rename[header] = name
             else:
                 report.error(f"{mapping.source}: column {header!r} (for field {name}) not in the table",
