@@ -17,19 +17,20 @@ from cohort_factory import make_tiny_cohort  # noqa: E402
 from npc_lib.cohort import schema  # noqa: E402
 from npc_lib.cohort.split import split_cohort  # noqa: E402
 from npc_lib.model.checkpoint import snapshot_variables  # noqa: E402
-from npc_lib.profiles import load_profile  # noqa: E402
+from npc_lib.run import resolve_profile  # noqa: E402
 from npc_lib.model.gradcam import grad_cam  # noqa: E402
 from npc_lib.model.training import predict_patient_risk  # noqa: E402
 from npc_lib.model.train_config import TrainConfig  # noqa: E402
-from npc_lib.runners.train import load_signature_model, run_crossval, run_training, signature_instances  # noqa: E402
+from npc_lib.runners.train import (load_signature_model, run_crossval, run_training,  # noqa: E402
+                                   signature_instances, signature_risk)
 
-CONFIG = TrainConfig.for_profile("smoke", load_profile("smoke")["train"])
+CONFIG = resolve_profile("smoke").train.replace(ensemble_size=2)
 
 
 def _split(cohort: Path) -> pd.DataFrame:
-    params = load_profile("smoke")
+    split = resolve_profile("smoke").split
     ids = pd.read_csv(cohort / schema.CLINICAL_FILE, dtype={"patient_id": str})["patient_id"]
-    return split_cohort(ids, train_fraction=params["train_fraction"], seed=params["split_seed"])
+    return split_cohort(ids, train_fraction=split.train_fraction, seed=split.seed)
 
 
 @pytest.fixture(scope="module")
@@ -67,28 +68,44 @@ def test_run_training_writes_signature_and_metrics(cohort, trained):
     # centred on the training cohort: an average training patient scores 0
     assert sig.loc[sig["cohort"] == "train", "risk"].mean() == pytest.approx(0.0, abs=1e-9)
     assert sig.loc[sig["cohort"] == "test", "risk"].mean() != pytest.approx(0.0, abs=1e-9)
-    assert (out / "checkpoints_T2" / "last" / "state.json").is_file()
+    assert (out / "checkpoints_T2" / "member1" / "last" / "state.json").is_file()
+    # the signature is the mean of the members' standardised risks
+    members = pd.read_csv(out / "members_T2.csv", dtype={"patient_id": str})
+    assert list(members.columns) == ["patient_id", "cohort", "member0", "member1"]
+    np.testing.assert_allclose(sig["risk"], members[["member0", "member1"]].mean(axis=1), rtol=1e-12, atol=1e-12)
+    train = members["cohort"] == "train"
+    np.testing.assert_allclose(members.loc[train, ["member0", "member1"]].std(ddof=0), 1.0, rtol=1e-9)
+    assert metrics["ensemble_size"] == 2 and [m["member"] for m in metrics["members"]] == [0, 1]
     assert not any(p.name.startswith(".") for p in out.iterdir())  # no temporary leftovers
 
 
 def test_run_training_signature_reloads(trained):
     out, _ = trained
     model, config, preprocess = load_signature_model(out, "T2")
+    other, _, _ = load_signature_model(out, "T2", member=1)
     assert config == CONFIG and model.output_shape == (None, 1)
+    assert not all(np.array_equal(a, b) for a, b in zip(snapshot_variables(model.variables),
+                                                          snapshot_variables(other.variables)))
     assert preprocess["instances"]["box_px"] == [config.box_px, config.box_px]
+    assert [m["seed"] for m in preprocess["members"]] == [m["seed"] for m in trained[1]["members"]]
     with pytest.raises(ValueError, match="no trained T1 signature"):
         load_signature_model(out, "T1")
+    with pytest.raises(ValueError, match="member must lie in 0..1"):
+        load_signature_model(out, "T2", member=2)
 
 
 def test_signature_instances_reproduce_the_signature_and_feed_grad_cam(cohort, trained):
     out, _ = trained
-    model, config, _ = load_signature_model(out, "T2")
+    model, config, preprocess = load_signature_model(out, "T2")
     sig = pd.read_csv(out / "signature_T2.csv", dtype={"patient_id": str}).set_index("patient_id")
+    members = pd.read_csv(out / "members_T2.csv", dtype={"patient_id": str}).set_index("patient_id")
     ids = sig.index[:5].tolist()
     inst = signature_instances(cohort, out, "T2", ids)
-    offset = json.loads((out / "preprocess_T2.json").read_text())["risk_offset"]
-    np.testing.assert_allclose(predict_patient_risk(model, inst, config).to_numpy() - offset, sig.loc[ids, "risk"],
-                               rtol=1e-5, atol=1e-6)
+    # the restored weights are the ones that were scored: the whole signature and each member reproduce
+    np.testing.assert_allclose(signature_risk(out, "T2", inst).to_numpy(), sig.loc[ids, "risk"], rtol=1e-5, atol=1e-5)
+    st = preprocess["members"][0]
+    np.testing.assert_allclose((predict_patient_risk(model, inst, config).to_numpy() - st["loc"]) / st["scale"],
+                               members.loc[ids, "member0"], rtol=1e-5, atol=1e-5)
     cam = grad_cam(model, inst.x)
     assert cam.shape == inst.x.shape[:3] and cam.min() >= 0 and cam.max() <= 1
 
@@ -101,9 +118,9 @@ def test_run_training_never_reads_test_outcomes(cohort, trained, tmp_path):
     clinical = pd.read_csv(copy / schema.CLINICAL_FILE, dtype={"patient_id": str})
     sig = pd.read_csv(out / "signature_T2.csv", dtype={"patient_id": str})
     test = clinical["patient_id"].isin(sig.loc[sig["cohort"] == "test", "patient_id"])
-    for e in schema.ENDPOINTS:
-        clinical.loc[test, schema.time_col(e)] = clinical.loc[test, schema.time_col(e)][::-1].to_numpy() + 1.0
-        clinical.loc[test, schema.event_col(e)] = 1 - clinical.loc[test, schema.event_col(e)]
+    # every test patient gets another test patient's outcomes (all endpoints together: a consistent record)
+    cols = [c for e in schema.ENDPOINTS for c in (schema.time_col(e), schema.event_col(e))]
+    clinical.loc[test, cols] = clinical.loc[test, cols].iloc[::-1].to_numpy()
     clinical.to_csv(copy / schema.CLINICAL_FILE, index=False)
     other = run_training(copy, "T2", tmp_path / "run", config=CONFIG, split=_split(cohort), seed=1, progress=False)
     assert all(np.array_equal(a, b) for a, b in zip(_weights(out, "T2"), _weights(tmp_path / "run", "T2")))

@@ -9,7 +9,9 @@ import pytest
 pytest.importorskip("keras")
 
 from npc_lib.model.train_config import TrainConfig  # noqa: E402
-from npc_lib.profiles import load_profile  # noqa: E402
+import yaml  # noqa: E402
+
+from npc_lib.profiles import params_dir  # noqa: E402
 
 
 @pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
@@ -40,13 +42,21 @@ def test_train_config_rejects_bad_values():
         TrainConfig(val_fraction=1.0)
     with pytest.raises(ValueError, match="max_instances must be a positive integer or None"):
         TrainConfig(max_instances=0)
+    with pytest.raises(ValueError, match="ensemble_size must be a positive integer"):
+        TrainConfig(ensemble_size=0)
+    with pytest.raises(ValueError, match="cv_ensemble_size must be a positive integer"):
+        TrainConfig(cv_ensemble_size=1.5)
+    with pytest.raises(ValueError, match="average_last=3 needs val_fraction=0"):
+        TrainConfig(average_last=3, val_fraction=0.2)
+    with pytest.raises(ValueError, match="predict_flip must be true or false"):
+        TrainConfig(predict_flip="yes")
 
 
 
 
 @pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
 def test_train_config_profile_yml_overrides_are_valid(profile):
-    overrides = load_profile(profile)["train"]
+    overrides = yaml.safe_load((params_dir() / f"{profile}.yml").read_text())["train"]
     cfg = TrainConfig.for_profile(profile, overrides)
     for key, value in overrides.items():
         if key != "network":

@@ -85,6 +85,19 @@ def test_predict_patient_risk_pools_instance_risks():
     np.testing.assert_allclose(risk, pool_instances_numpy(s, inst.bag, 6, method="lme", temperature=0.7))
 
 
+def test_predict_patient_risk_flip_averages_mirrored_slices():
+    inst, _, _, _ = _toy(n=5)
+    cfg = _smoke()
+    keras.utils.set_random_seed(1)
+    from npc_lib.imaging.augment import flip_lr
+    from npc_lib.model.seresnext import build_se_resnext
+
+    model = build_se_resnext(cfg.network)
+    s = 0.5 * (predict_instance_risk(model, inst.x) + predict_instance_risk(model, flip_lr(inst.x)))
+    risk = predict_patient_risk(model, inst, cfg.replace(predict_flip=True))
+    np.testing.assert_allclose(risk, pool_instances_numpy(s, inst.bag, 5, method=cfg.pooling), rtol=1e-5, atol=1e-6)
+
+
 # ----------------------------------------------------------------------------- training
 @pytest.fixture(scope="module")
 def toy():
@@ -203,3 +216,35 @@ def test_train_signature_rejects_bad_outcomes(toy):
         train_signature(inst, time, np.zeros(40, int), cfg.replace(epochs_pretrain=0), progress=False)
     with pytest.raises(ValueError, match=r"the network expects \(48, 48, 1\)"):
         train_signature(inst, time, event, _smoke(box_px=48, box_mm=72.0), progress=False)
+
+
+@pytest.mark.slow
+def test_train_signature_averages_the_last_epochs_weights(toy, tmp_path):
+    inst, time, event, _ = toy
+    cfg = _smoke(epochs_pretrain=0, epochs_cox=4, val_fraction=0.0, average_last=3)
+    seen = []
+
+    def hook(stage, epoch, model):
+        seen.append((stage, epoch, snapshot_variables(model.variables)))
+
+    result = train_signature(inst, time, event, cfg, seed=2, progress=False, on_epoch_model=hook)
+    assert [(s, e) for s, e, _ in seen] == [(2, 1), (2, 2), (2, 3), (2, 4)]
+    final = snapshot_variables(result.model.variables)
+    for got, *epochs in zip(final, *(w for _, _, w in seen[1:])):
+        if np.issubdtype(got.dtype, np.floating):
+            np.testing.assert_allclose(got, np.mean(epochs, axis=0), rtol=1e-5, atol=1e-6)
+        else:
+            np.testing.assert_array_equal(got, epochs[-1])
+    assert not all(np.array_equal(a, b) for a, b in zip(final, seen[-1][2]))
+    # interrupted after epoch 3 (inside the averaging window): resumes to the same average
+    class Interrupt(Exception):
+        pass
+
+    def stop(row):
+        if row["stage"] == 2 and row["epoch"] == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_signature(inst, time, event, cfg, seed=2, progress=False, checkpoint_dir=tmp_path, on_epoch_end=stop)
+    resumed = train_signature(inst, time, event, cfg, seed=2, progress=False, checkpoint_dir=tmp_path)
+    assert resumed.resumed and _same(final, snapshot_variables(resumed.model.variables))

@@ -5,9 +5,11 @@ cohort using the same network architecture and training strategies" and
 reported the held-out folds' C-indices (0.690-0.746). Here the training
 patients are dealt into ``n_folds`` folds stratified by the DFS event
 (seeded); for each fold a network is trained on the other folds
-(:func:`npc_lib.model.training.train_signature`, with its own inner
-validation split for early stopping) and scored on the held-out fold with
-Harrell's C-index (survcomp definition, Noether 95% CI).
+with the same protocol as the full signature
+(:func:`npc_lib.model.ensemble.train_ensemble`, with
+``config.cv_ensemble_size`` members per fold, which may be fewer than the
+signature's ``ensemble_size`` to fit the time budget) and scored on the
+held-out fold with Harrell's C-index (survcomp definition, Noether 95% CI).
 
 Everything that depends on the training patients, including the intensity
 standardisation of the images, is refitted per fold: the caller passes a
@@ -27,7 +29,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from npc_lib.model.training import TrainConfig, predict_patient_risk, train_signature
+from npc_lib.model.ensemble import ensemble_signature, standardise_members, train_ensemble
+from npc_lib.model.training import TrainConfig, predict_patient_risk
 
 
 def _check_n_folds(n_folds, n_patients: int) -> int:
@@ -102,7 +105,7 @@ def cross_validate(make_instances: Callable, patient_ids: Sequence[str], time, e
     seed : int
         Seed of the folds and of each fold's training (``seed + fold``).
     checkpoint_dir : path-like, optional
-        Per-fold checkpoints go to ``checkpoint_dir/fold<k>`` (resumable).
+        Per-fold checkpoints go to ``checkpoint_dir/fold<k>/member<j>`` (resumable).
     progress : bool
         Progress bars.
 
@@ -110,8 +113,8 @@ def cross_validate(make_instances: Callable, patient_ids: Sequence[str], time, e
     -------
     DataFrame
         One row per fold: ``fold``, ``n_train``, ``n_test``, ``events_test``,
-        ``c_index``, ``c_lower``, ``c_upper`` (95% CI), ``epochs_pretrain``,
-        ``epochs_cox``, ``seconds``.
+        ``c_index``, ``c_lower``, ``c_upper`` (95% CI), ``members``,
+        ``epochs_pretrain``, ``epochs_cox`` (first member), ``seconds``.
     """
     from npc_lib.stats.concordance import concordance_index
 
@@ -126,17 +129,19 @@ def cross_validate(make_instances: Callable, patient_ids: Sequence[str], time, e
         train_ids = [p for p, h in zip(ids, held) if not h]
         test_ids = [p for p, h in zip(ids, held) if h]
         instances = make_instances(train_ids, train_ids + test_ids)
-        result = train_signature(
+        result = train_ensemble(
             instances.subset(train_ids), time[~held], event[~held], config, seed=int(seed) + k,
+            n_members=config.cv_ensemble_size, progress=progress,
             checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir) / f"fold{k}",
-            progress=progress,
         )
-        risk = predict_patient_risk(result.model, instances.subset(test_ids), config).to_numpy()
+        member_risk = [predict_patient_risk(m, instances, config) for m in result.models]
+        risk = ensemble_signature(member_risk, standardise_members(member_risk, train_ids)).loc[test_ids].to_numpy()
         c = concordance_index(time[held], event[held], risk)
+        first = result.members[0]
         rows.append({
             "fold": k, "n_train": len(train_ids), "n_test": len(test_ids), "events_test": int(event[held].sum()),
-            "c_index": c.c_index, "c_lower": c.lower, "c_upper": c.upper,
-            "epochs_pretrain": result.epochs["pretrain"], "epochs_cox": result.epochs["cox"],
+            "c_index": c.c_index, "c_lower": c.lower, "c_upper": c.upper, "members": len(result.members),
+            "epochs_pretrain": first.epochs["pretrain"], "epochs_cox": first.epochs["cox"],
             "seconds": _time.perf_counter() - t0,
         })
     return pd.DataFrame(rows)

@@ -91,6 +91,21 @@ class TrainConfig:
         Stage 1 label horizon (36 months = 3-year DFS).
     predict_batch : int
         Instances per forward pass at prediction.
+    ensemble_size : int
+        Networks trained per signature (member ``k`` with seed
+        :func:`~npc_lib.model.ensemble.member_seed` ``(seed, k)``, on the same
+        preprocessed instances); the signature is the mean of the members'
+        risks, each standardised on the training patients.
+    cv_ensemble_size : int
+        Members per fold in cross-validation (A8); fewer than
+        ``ensemble_size`` keeps the cross-validation within the time budget.
+    average_last : int
+        Without a validation split (``val_fraction = 0``): the network's
+        final weights are the mean of those after each of the last
+        ``average_last`` Cox epochs (0 or 1: the last epoch's).
+    predict_flip : bool
+        At prediction, average each slice's risk with that of its
+        left-right mirror image (flips are a training augmentation).
 
     Notes
     -----
@@ -133,15 +148,19 @@ class TrainConfig:
     val_fraction: float = 0.2
     horizon_months: float = 36.0
     predict_batch: int = 256
+    ensemble_size: int = 1
+    cv_ensemble_size: int = 1
+    average_last: int = 0
+    predict_flip: bool = False
 
     def __post_init__(self):
         if not isinstance(self.network, SEResNeXtConfig):
             raise ValueError(f"network must be an SEResNeXtConfig, got {type(self.network).__name__}")
-        for name in ("box_px", "batch_patients", "predict_batch"):
+        for name in ("box_px", "batch_patients", "predict_batch", "ensemble_size", "cv_ensemble_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        for name in ("epochs_pretrain", "epochs_cox", "patience", "min_events_per_batch"):
+        for name in ("epochs_pretrain", "epochs_cox", "patience", "min_events_per_batch", "average_last"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
                 raise ValueError(f"{name} must be an integer >= 0, got {v!r}")
@@ -164,6 +183,12 @@ class TrainConfig:
         if self.ties not in ("breslow", "efron"):
             raise ValueError(f"ties must be 'breslow' or 'efron', got {self.ties!r}")
         _check_fraction("val_fraction", self.val_fraction)
+        if self.average_last > 1 and self.val_fraction > 0:
+            raise ValueError(f"average_last={self.average_last} needs val_fraction=0 (weight averaging replaces "
+                             f"early stopping), got val_fraction={self.val_fraction}")
+        for name in ("augment", "flip", "predict_flip"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         net = self.network.replace(input_shape=(int(self.box_px), int(self.box_px), 1), head="risk", n_classes=1)
         object.__setattr__(self, "network", net)
 

@@ -145,8 +145,18 @@ def predict_instance_risk(model, x: np.ndarray, batch_size: int = 256) -> np.nda
 
 
 def predict_patient_risk(model, instances, config: TrainConfig) -> pd.Series:
-    """Pooled patient risk (higher = worse), a Series indexed by ``patient_id``."""
+    """Pooled patient risk (higher = worse), a Series indexed by ``patient_id``.
+
+    Every slice of every bag is scored (whole bags, unlike training's
+    ``max_instances`` draws) and pooled with ``config.pooling``; with
+    ``config.predict_flip`` each slice's risk is the mean over the slice and
+    its left-right mirror image.
+    """
     s = predict_instance_risk(model, instances.x, config.predict_batch)
+    if config.predict_flip:
+        from npc_lib.imaging.augment import flip_lr
+
+        s = 0.5 * (s + predict_instance_risk(model, flip_lr(instances.x), config.predict_batch))
     risk = pool_instances_numpy(s, instances.bag, instances.n_patients, method=config.pooling,
                                 temperature=config.temperature)
     return pd.Series(risk, index=pd.Index(instances.patient_ids, name="patient_id"), name="risk")
@@ -195,7 +205,8 @@ def _make_losses(num_segments: int, config: TrainConfig):
 # ----------------------------------------------------------------------------- training
 def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 0,
                     checkpoint_dir: str | Path | None = None, progress: bool = True,
-                    on_epoch_end: Callable[[dict], None] | None = None) -> TrainResult:
+                    on_epoch_end: Callable[[dict], None] | None = None,
+                    on_epoch_model: Callable[[int, int, Any], None] | None = None) -> TrainResult:
     """Train one DL signature on the training patients' bags (stages 1 and 2).
 
     Parameters
@@ -215,6 +226,10 @@ def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 
         tqdm bar per epoch.
     on_epoch_end : callable, optional
         Called with the epoch's history row (a dict) after its checkpoint is written.
+    on_epoch_model : callable, optional
+        ``on_epoch_model(stage, epoch, model)`` after each epoch (``epoch``
+        counts from 1), e.g. to follow a benchmark's test C-index epoch by
+        epoch; the model holds that epoch's weights (not yet averaged).
 
     Returns
     -------
@@ -258,7 +273,7 @@ def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 
         if state["stage"] > stage:
             continue
         n_inst += _run_stage(stage, model, instances, members, time, event, labels, val, config, seed,
-                             state, directory, progress, on_epoch_end, resume_stage == stage)
+                             state, directory, progress, on_epoch_end, resume_stage == stage, on_epoch_model)
         state["stage"] = stage + 1
         if directory is not None:
             write_checkpoint(directory, state, model, None, None)
@@ -270,6 +285,18 @@ def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 
     return TrainResult(model=model, config=config, history=history, epochs=epochs,
                        seconds=_time.perf_counter() - t0, instances=n_inst,
                        val_patients=[instances.patient_ids[i] for i in np.flatnonzero(val)], resumed=resumed)
+
+
+def _running_mean(mean: list | None, current: list, k: int) -> list:
+    """Mean of ``k`` snapshots from the mean of the first ``k - 1`` and the ``k``-th.
+
+    Float variables (weights, batch-norm statistics) are averaged; integer
+    ones (seed-generator states, counters) keep their current value.
+    """
+    if mean is None or k <= 1:
+        return [np.array(c, copy=True) for c in current]
+    return [m + (c - m) / np.asarray(k, m.dtype) if np.issubdtype(c.dtype, np.floating) else np.array(c, copy=True)
+            for m, c in zip(mean, current)]
 
 
 def _set_determinism(seed: int) -> None:
@@ -303,8 +330,13 @@ def _build_model(config: TrainConfig, seed: int):
 
 
 def _run_stage(stage, model, instances, members, time, event, labels, val, config, seed, state, directory,
-               progress, on_epoch_end, resume_stage) -> int:
-    """Train one stage until its epochs run out or early stopping; restore the best weights."""
+               progress, on_epoch_end, resume_stage, on_epoch_model=None) -> int:
+    """Train one stage until its epochs run out or early stopping; restore the best weights.
+
+    Without a validation split, stage 2 ends with the mean of the weights of
+    its last ``config.average_last`` epochs (kept, and checkpointed, in the
+    slot of the best weights).
+    """
     import keras
     from tqdm import tqdm
 
@@ -347,6 +379,9 @@ def _run_stage(stage, model, instances, members, time, event, labels, val, confi
         has_val = keep.any()
     else:
         has_val = val_set is not None and event[val_idx].any()
+    average_from = None
+    if stage == 2 and not has_val and config.average_last > 1:
+        average_from = max(max_epochs - config.average_last, 0)
     n_inst = 0
     while st["epoch"] < max_epochs and not st["stopped"]:
         epoch, t_epoch = st["epoch"], _time.perf_counter()
@@ -394,12 +429,16 @@ def _run_stage(stage, model, instances, members, time, event, labels, val, confi
             else:
                 st["wait"] += 1
                 st["stopped"] = st["wait"] >= config.patience
+        if average_from is not None and epoch + 1 > average_from:
+            best = _running_mean(best, snapshot_variables(model.variables), epoch + 1 - average_from)
         st["epoch"] = epoch + 1
         state["history"].append(row)
         if directory is not None:
             write_checkpoint(directory, state, model, optimizer, best)
         if on_epoch_end is not None:
             on_epoch_end(dict(row))
+        if on_epoch_model is not None:
+            on_epoch_model(stage, epoch + 1, model)
     if best is not None:
         assign_variables(model.variables, best, "best weights")
     return n_inst

@@ -16,16 +16,18 @@ Outputs (each written atomically) in ``out_dir``:
   patients) for every patient;
 * ``metrics_<seq>.json``: training and test Harrell C-index (95% CI),
   epochs per stage, seconds, instances per second, backend, configuration;
-* ``model_<seq>.weights.h5`` and ``preprocess_<seq>.json``: the network's
-  weights and the fitted image preprocessing, to reload the signature
-  (:func:`load_signature_model`, e.g. for Grad-CAM);
-* ``checkpoints_<seq>/``: per-epoch checkpoints (a rerun resumes);
+* ``members_<seq>.csv``: each ensemble member's standardised risk;
+* ``model_<seq>_member<k>.weights.h5`` and ``preprocess_<seq>.json``: the
+  members' weights, the fitted image preprocessing and each member's
+  standardisation, to reload the signature (:func:`signature_risk`) or one
+  network (:func:`load_signature_model`, e.g. for Grad-CAM);
+* ``checkpoints_<seq>/member<k>/``: per-epoch checkpoints (a rerun resumes);
 * ``crossval_<seq>.csv`` (:func:`run_crossval`).
 """
 
 from __future__ import annotations
 
-__all__ = ["run_training", "run_crossval", "load_signature_model", "signature_instances"]
+__all__ = ["run_training", "run_crossval", "load_signature_model", "signature_risk", "signature_instances"]
 
 import json
 import time as _time
@@ -144,19 +146,21 @@ def run_training(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame,
     -------
     dict
         The metrics written to ``metrics_<seq>.json`` (``train_c_index``,
-        ``test_c_index``, their CIs, ``epochs``, ``seconds``, ``risk_offset``, ...).
+        ``test_c_index``, their CIs, ``epochs``, ``seconds``, ``members``, ...).
 
     Notes
     -----
-    The signature is centred on the training cohort: ``risk`` is the pooled
-    network output minus its mean over the training patients
-    (``risk_offset``), so 0 is an average training patient (the Cox loss
-    leaves the offset arbitrary). Higher = worse.
+    ``config.ensemble_size`` networks are trained on the same preprocessed
+    instances (:mod:`npc_lib.model.ensemble`); the signature is the mean of
+    their pooled risks, each standardised on the training patients. It is
+    therefore centred on the training cohort (mean 0: 0 is an average
+    training patient; the Cox loss leaves the offset arbitrary). Higher = worse.
     """
     import keras
 
     from npc_lib.model.checkpoint import quiet_numpy_copy_warning
-    from npc_lib.model.training import predict_patient_risk, train_signature
+    from npc_lib.model.ensemble import ensemble_signature, standardise_members, train_ensemble
+    from npc_lib.model.training import predict_patient_risk
 
     sequence = _check_sequence(sequence)
     config = _check_config(config)
@@ -171,44 +175,67 @@ def run_training(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame,
     instances = _make_instances(cohort, sequence, config, progress)(train_ids, train_ids + test_ids)
     prep_seconds = _time.perf_counter() - t0
     time, event = _outcomes(cohort, train_ids)  # the training cohort's outcomes only
-    result = train_signature(instances.subset(train_ids), time, event, config, seed=seed,
-                             checkpoint_dir=out_dir / f"checkpoints_{sequence}", progress=progress)
+    result = train_ensemble(instances.subset(train_ids), time, event, config, seed=seed,
+                            checkpoint_dir=out_dir / f"checkpoints_{sequence}", progress=progress)
 
-    raw = predict_patient_risk(result.model, instances, config)
-    offset = float(raw.loc[train_ids].mean())
-    risk = raw - offset
+    t0 = _time.perf_counter()
+    member_risk = [predict_patient_risk(m, instances, config) for m in result.models]  # same instances for all
+    standardisation = standardise_members(member_risk, train_ids)
+    risk = ensemble_signature(member_risk, standardisation)
+    predict_seconds = _time.perf_counter() - t0
     signature = split.copy()
     signature["risk"] = risk.loc[signature["patient_id"]].to_numpy()
+    members = split.copy()
+    for k, (r, st) in enumerate(zip(member_risk, standardisation)):
+        members[f"member{k}"] = (r.loc[members["patient_id"]].to_numpy() - st["loc"]) / st["scale"]
     metrics = {"sequence": sequence, "seed": int(seed), "n_train": len(train_ids), "n_test": len(test_ids)}
-    for name, ids in (("train", train_ids), ("test", test_ids)):
-        t, e = _outcomes(cohort, ids)  # test outcomes: read only now, to score the finished signature
+    t_train, e_train = _outcomes(cohort, train_ids)
+    t_test, e_test = _outcomes(cohort, test_ids)  # test outcomes: read only now, to score the finished signature
+    for name, ids, t, e in (("train", train_ids, t_train, e_train), ("test", test_ids, t_test, e_test)):
         c = _c_index(t, e, risk.loc[ids].to_numpy())
         metrics.update({f"{name}_c_index": c["c_index"], f"{name}_c_index_lower": c["lower"],
                         f"{name}_c_index_upper": c["upper"], f"{name}_c_index_p": c["p"],
                         f"{name}_events": int(e.sum())})
+    member_rows = []
+    for k, (res, r, st) in enumerate(zip(result.members, member_risk, standardisation)):
+        member_rows.append({"member": k, "seed": result.seeds[k], "loc": st["loc"], "scale": st["scale"],
+                            "train_c_index": _c_index(t_train, e_train, r.loc[train_ids].to_numpy())["c_index"],
+                            "test_c_index": _c_index(t_test, e_test, r.loc[test_ids].to_numpy())["c_index"],
+                            "epochs": res.epochs, "seconds": res.seconds})
+    first = result.members[0]
     metrics.update({
-        "epochs": result.epochs, "resumed": result.resumed, "risk_offset": offset,
-        "train_seconds": result.seconds, "preprocess_seconds": prep_seconds,
+        "ensemble_size": len(result.members), "members": member_rows,
+        "epochs": first.epochs, "resumed": result.resumed,
+        "train_seconds": result.seconds, "preprocess_seconds": prep_seconds, "predict_seconds": predict_seconds,
         "seconds": _time.perf_counter() - t_start,
         "instances_per_second": result.instances / result.seconds if result.seconds > 0 else None,
         "n_instances": len(instances), "backend": keras.backend.backend(), "config": config.to_dict(),
-        "history": result.history.replace({np.nan: None}).to_dict(orient="records"),
-        "val_patients": result.val_patients,
+        "history": first.history.replace({np.nan: None}).to_dict(orient="records"),
+        "val_patients": first.val_patients,
     })
-    with atomic_path(out_dir / f"model_{sequence}.weights.h5") as tmp, quiet_numpy_copy_warning():
-        result.model.save_weights(tmp)
+    for k, model in enumerate(result.models):
+        with atomic_path(out_dir / _weights_name(sequence, k)) as tmp, quiet_numpy_copy_warning():
+            model.save_weights(tmp)
     write_json({"config": config.to_dict(), "instances": instances.meta, "sequence": sequence,
-                "risk_offset": offset}, out_dir / f"preprocess_{sequence}.json")
+                "members": [{"seed": r["seed"], "loc": r["loc"], "scale": r["scale"]} for r in member_rows]},
+               out_dir / f"preprocess_{sequence}.json")
+    write_csv(members, out_dir / f"members_{sequence}.csv")
     write_csv(signature[["patient_id", "cohort", "risk"]], out_dir / f"signature_{sequence}.csv")
     write_json(metrics, out_dir / f"metrics_{sequence}.json")
     return metrics
 
 
-def load_signature_model(out_dir, sequence: str):
-    """The trained network of :func:`run_training` and its config: ``(model, TrainConfig, preprocess)``.
+def _weights_name(sequence: str, member: int) -> str:
+    return f"model_{sequence}_member{member}.weights.h5"
 
-    ``preprocess`` is the dict in ``preprocess_<seq>.json`` (the fitted
-    standardiser in ``preprocess["instances"]["standardizer"]``).
+
+def load_signature_model(out_dir, sequence: str, member: int = 0):
+    """One trained network of :func:`run_training` and its config: ``(model, TrainConfig, preprocess)``.
+
+    ``member`` picks the ensemble member (0: the first; Grad-CAM explains
+    one network). ``preprocess`` is the dict in ``preprocess_<seq>.json``
+    (the fitted standardiser in ``preprocess["instances"]["standardizer"]``,
+    each member's ``seed``, ``loc`` and ``scale`` in ``preprocess["members"]``).
     """
     from npc_lib.model.seresnext import build_se_resnext
     from npc_lib.model.checkpoint import quiet_numpy_copy_warning
@@ -220,11 +247,32 @@ def load_signature_model(out_dir, sequence: str):
     if not path.is_file():
         raise ValueError(f"no trained {sequence} signature in {out_dir} (missing {path.name})")
     preprocess = json.loads(path.read_text())
+    n = len(preprocess.get("members", []))
+    if not (0 <= int(member) < n):
+        raise ValueError(f"member must lie in 0..{n - 1} (the {sequence} ensemble has {n}), got {member!r}")
     config = TrainConfig.from_dict(preprocess["config"])
     model = build_se_resnext(config.network, name="signature")
     with quiet_numpy_copy_warning():
-        model.load_weights(out_dir / f"model_{sequence}.weights.h5")
+        model.load_weights(out_dir / _weights_name(sequence, int(member)))
     return model, config, preprocess
+
+
+def signature_risk(out_dir, sequence: str, instances) -> pd.Series:
+    """The signature of :func:`run_training` for the bags in ``instances`` (a Series by ``patient_id``).
+
+    Every member scores the bags; their risks are standardised with the
+    training cohort's ``loc``/``scale`` saved by :func:`run_training` and
+    averaged, so this reproduces ``signature_<seq>.csv`` for the trained
+    cohort's patients and scores new ones on the same scale.
+    """
+    from npc_lib.model.ensemble import ensemble_signature
+    from npc_lib.model.training import predict_patient_risk
+
+    model, config, preprocess = load_signature_model(out_dir, sequence, 0)
+    risks = [predict_patient_risk(model, instances, config)]
+    for k in range(1, len(preprocess["members"])):
+        risks.append(predict_patient_risk(load_signature_model(out_dir, sequence, k)[0], instances, config))
+    return ensemble_signature(risks, preprocess["members"])
 
 
 def signature_instances(cohort, out_dir, sequence: str, patient_ids=None):
