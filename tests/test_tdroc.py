@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from npc_lib.stats import time_dependent_auc, time_dependent_roc
-from npc_lib.stats.tdroc import _nne_conditional_survival, _nne_windows, _windowed_km
+from npc_lib.stats.tdroc import _nne_conditional_survival, _nne_windows
+from npc_lib.stats.windowed_km import windowed_km as _windowed_km
 
 DATA = Path(__file__).parent / "data"
 RTOL = 1e-9
@@ -372,3 +373,69 @@ def test_time_dependent_roc_bad_t_raises():
         time_dependent_roc([1, 2, 3, 4], [1, 0, 1, 0], [1, 2, 3, 4], [2.5, 3.5])
     with pytest.raises(ValueError, match="span"):
         time_dependent_roc([1, 2, 3, 4], [1, 0, 1, 0], [1, 2, 3, 4], 2.5, span=-1)
+
+
+# --------------------------------------------------------------------------- NNE speed-up (issue 9)
+
+
+def _reference_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "_nne_reference.py"
+    spec = importlib.util.spec_from_file_location("_nne_reference", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("cens_scale", [2.0, 0.3])  # event-heavy (telescoped sums) / censoring-heavy
+def test_time_dependent_auc_nne_equals_previous_implementation(cens_scale):
+    ref = _reference_module()
+    rng = np.random.default_rng(12)
+    n = 4000
+    x = np.round(rng.normal(size=n), 2)  # marker ties
+    t_event = rng.exponential(np.exp(-x))
+    t_cens = rng.exponential(cens_scale, size=n)
+    time, event = np.round(np.minimum(t_event, t_cens), 2), t_event <= t_cens  # time ties
+    times = [0.3, 0.5, 1.0]
+    new = time_dependent_auc(time, event, x, times, method="nne")
+    old = ref.nne_auc_reference(time, event, x, times)
+    np.testing.assert_allclose(new.auc, [a for a, _ in old], rtol=0, atol=1e-13)
+    np.testing.assert_allclose(new.survival, [s for _, s in old], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("event_share", [0.8, 0.3])
+def test_windowed_km_several_times_equal_one_at_a_time(event_share):
+    rng = np.random.default_rng(5)
+    n = 300
+    time = rng.integers(1, 20, n).astype(float)
+    event = rng.random(n) < event_share
+    lo = rng.integers(0, n, 200)
+    hi = np.minimum(n, lo + rng.integers(0, 120, 200))
+    ts = np.array([4.0, 9.0, 19.0])  # 19: no subject beyond the last time
+    both = _windowed_km(time, event, ts, lo, hi)
+    for j, t in enumerate(ts):
+        np.testing.assert_allclose(both[j], _windowed_km(time, event, t, lo, hi), rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("event_share", [0.8, 0.3])
+def test_windowed_km_nested_and_tail_chains_match_direct(event_share):
+    # windows that widen both ways then shrink (survivalROC's sparse tail), plus a sliding chain
+    rng = np.random.default_rng(9)
+    n = 400
+    time = rng.integers(1, 25, n).astype(float)
+    event = rng.random(n) < event_share
+    grow_lo, grow_hi = np.arange(250, 150, -2), np.arange(260, 360, 2)
+    shrink_lo, shrink_hi = np.arange(150, 390, 5), np.full(48, n)
+    slide_lo = np.arange(0, 200, 3)
+    lo = np.concatenate([slide_lo, grow_lo, shrink_lo])
+    hi = np.concatenate([slide_lo + 40, grow_hi, shrink_hi])
+    ts = np.array([6.0, 12.0])
+    got = _windowed_km(time, event, ts, lo, hi)
+    for w in range(lo.size):
+        tt, ee = time[lo[w]:hi[w]], event[lo[w]:hi[w]]
+        for j, t in enumerate(ts):
+            s = 1.0
+            for u in np.unique(tt[tt <= t]):
+                s *= 1 - np.sum((tt == u) & ee) / np.sum(tt >= u)
+            assert got[j, w] == pytest.approx(s, abs=1e-13)

@@ -35,10 +35,14 @@ The survivalROC estimators report ``Survival`` = the pooled Kaplan-Meier
 same Kaplan-Meier value.
 
 Both survivalROC estimators need one Kaplan-Meier per marker value; all of
-them come from one sweep (a few for irregular NNE windows) over the
-subjects in time order (see ``_windowed_km``), whose cost is the summed
-window sizes: about ``2 n^2 span`` for NNE (n = 10^5 in a few seconds) and
-``n^2 / 2`` for KM (n = 10^4 in well under a second).
+them, at all evaluation times at once, come from one sweep (a few for the
+irregular NNE windows of the tails) over the subjects in time order
+(:mod:`npc_lib.stats.windowed_km`), whose cost is the summed window sizes:
+about ``2 n^2 span`` for NNE (n = 10^5 and two times in about a second) and ``n^2 / 2``
+for KM (n = 10^4 in well under a second). Only the smaller of the two
+groups (events or censorings) needs a logarithm per window; the other sum
+telescopes. The numbers agree with the one-sweep-per-time version kept in
+``benchmarks/_nne_reference.py`` to rounding (about 1e-15).
 
 Risk convention: ``marker`` is a risk score, **higher = worse**; a subject is
 test-positive at threshold ``c`` when ``marker > c``.
@@ -64,7 +68,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _sps
 
-from .concordance import _check_alpha, _check_marker, _check_time_event
+from ._validation import check_alpha, check_marker, check_survival
+from .kaplan_meier import KaplanMeier
+from .windowed_km import windowed_km
 
 METHODS = ("nne", "km", "marginal")
 
@@ -103,121 +109,6 @@ def _check_span(span, n: int) -> float:
     if not np.isfinite(span) or span <= 0:
         raise ValueError(f"span must be a positive number, got {span}")
     return span
-
-
-# --------------------------------------------------------------------------- Kaplan-Meier helpers
-
-
-def _km_at(time: np.ndarray, event: np.ndarray, t: float) -> tuple[float, float]:
-    """Kaplan-Meier ``S(t)`` and Greenwood's ``var(log S(t)) = sum d / (n (n - d))``.
-
-    Shared private helper (survivalROC's ``s.pooled``, rms ``groupkm``,
-    decision curves). Works without events (``S = 1``); ``var`` is ``inf``
-    once ``S`` reaches 0.
-    """
-    u, inv = np.unique(time, return_inverse=True)
-    keep = u <= t
-    d = np.bincount(inv, weights=event.astype(float), minlength=u.size)[keep]
-    n_risk = np.cumsum(np.bincount(inv, minlength=u.size)[::-1])[::-1][keep].astype(float)
-    with np.errstate(divide="ignore"):
-        var_log = float(np.sum(np.where(d > 0, d / (n_risk * (n_risk - d)), 0.0)))
-    return float(np.prod(1.0 - d / n_risk)), var_log
-
-
-def _time_order_ranks(time: np.ndarray, event: np.ndarray) -> np.ndarray:
-    """Ranks of a strict total order: by time, events before censorings at a tie.
-
-    With this order the product-limit factor of ``d`` tied events among ``m``
-    at risk, ``1 - d/m``, equals the product of ``1 - 1/m_i`` over the tied
-    events taken one at a time, ``m_i`` = subjects ranked at or after ``i``.
-    """
-    order = np.lexsort((~event, time))
-    rank = np.empty(time.size, dtype=np.int64)
-    rank[order] = np.arange(time.size)
-    return rank
-
-
-def _split_regular(lo: np.ndarray, hi: np.ndarray, slack: float):
-    """Windows sorted by ``(hi, lo)``; mark those whose ``lo`` stays within ``slack``
-    of the running maximum (the rest, e.g. wide windows in a sparse tail, are
-    handled in a further pass)."""
-    order = np.lexsort((lo, hi))
-    w_lo = lo[order]
-    regular = w_lo >= np.maximum.accumulate(w_lo) - slack
-    return order[regular], order[~regular]
-
-
-def _sweep_windows(pos, is_event, m_start, w_lo, w_hi):
-    """One sweep (see :func:`_windowed_km`) over windows sorted by ``hi``.
-
-    For a subject at ``p`` the windows from the first with ``hi > p`` up to
-    the running maximum of ``lo`` passing ``p`` all hold it (plain slice);
-    from there to the last window with ``lo <= p`` a mask is needed.
-    """
-    prefix_max_lo = np.maximum.accumulate(w_lo)
-    suffix_min_lo = np.minimum.accumulate(w_lo[::-1])[::-1]
-    first = np.searchsorted(w_hi, pos, side="right")
-    core = np.maximum(np.searchsorted(prefix_max_lo, pos, side="right"), first)
-    last = np.maximum(np.searchsorted(suffix_min_lo, pos, side="right"), core)
-    keep = last > first  # subjects in at least one window of this sweep
-    first, core, last, pos = first[keep], core[keep], last[keep], pos[keep]
-    is_event = np.asarray(is_event, dtype=bool)[keep].tolist()
-    m = m_start.copy()
-    acc = np.zeros(w_lo.size)
-    with np.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf: S = 0
-        for a, c, b, p, ev in zip(first.tolist(), core.tolist(), last.tolist(), pos.tolist(), is_event):
-            if a < c:
-                seg = m[a:c]
-                seg += 1.0
-                if ev:
-                    acc[a:c] += np.log1p(-1.0 / seg)
-            if c < b:
-                inside = w_lo[c:b] <= p
-                seg = m[c:b]
-                seg += inside
-                if ev:
-                    acc[c:b] += np.where(inside, np.log1p(-1.0 / seg), 0.0)
-    return acc
-
-
-def _windowed_km(time: np.ndarray, event: np.ndarray, t: float, lo: np.ndarray, hi: np.ndarray):
-    """Kaplan-Meier ``S(t)`` of every subset ``{subjects lo_w .. hi_w - 1}`` (a fixed order).
-
-    Sweep the subjects followed to ``t`` or less in decreasing time order
-    (events before censorings at a tie): each adds one to the risk count
-    ``m_w`` of every window holding it and, if an event, ``log(1 - 1/m_w)``
-    to their log-survival; subjects beyond ``t`` only start the counts.
-    Windows are kept sorted by ``hi``, so those holding a subject at ``p``
-    lie in one slice, from the first with ``hi > p`` to the last with
-    ``lo <= p``; where ``lo`` is not monotone a mask ``lo <= p`` drops the
-    others at the end of the slice. Windows whose ``lo`` falls far below
-    that of earlier ones (which would stretch every slice; e.g. the wide
-    windows survivalROC makes in the upper tail) go to further sweeps (at
-    most 3 splits, then one masked sweep of the rest). Each step is a few
-    contiguous slice operations, so the total work is about the sum of the
-    window sizes.
-    """
-    early = time <= t
-    late_prefix = np.concatenate([[0], np.cumsum(~early)])
-    pos = np.flatnonzero(early)
-    rank = _time_order_ranks(time[pos], event[pos])
-    pos = pos[np.argsort(-rank)]  # latest first
-    is_event = event[pos].tolist()
-    log_s = np.zeros(lo.size)
-    todo = np.arange(lo.size)
-    sweeps = 0
-    while todo.size:
-        widths = hi[todo] - lo[todo]
-        # after a few splits, sweep the remainder once with masks
-        sweeps += 1
-        slack = np.inf if sweeps > 3 else max(1.0, 0.1 * float(np.median(widths)))
-        regular, todo_next = _split_regular(lo[todo], hi[todo], slack)
-        idx = todo[regular]
-        w_lo, w_hi = lo[idx], hi[idx]
-        m_start = (late_prefix[w_hi] - late_prefix[w_lo]).astype(float)
-        log_s[idx] = _sweep_windows(pos, is_event, m_start, w_lo, w_hi)
-        todo = todo[todo_next]
-    return np.exp(log_s)
 
 
 # --------------------------------------------------------------------------- survivalROC NNE
@@ -261,14 +152,15 @@ def _nne_windows(xs: np.ndarray, ux: np.ndarray, span: float):
 
 
 def _nne_conditional_survival(time, event, marker, t, span):
-    """survivalROC's ``S(t | x)`` for every unique marker value (vectorised NNE)."""
+    """survivalROC's ``S(t | x)`` for every unique marker value (vectorised NNE);
+    ``t`` one time (shape (U,)) or increasing times (shape (m, U), one sweep)."""
     order = np.argsort(marker, kind="stable")
     xs = marker[order]
     ux = np.unique(xs)
     lo, hi = _nne_windows(xs, ux, span)
     win, win_inv = np.unique(np.stack([lo, hi]), axis=1, return_inverse=True)  # shared windows
-    surv = _windowed_km(time[order], event[order], t, win[0], win[1])
-    return ux, surv[np.asarray(win_inv).ravel()]
+    surv = windowed_km(time[order], event[order], t, win[0], win[1])
+    return ux, surv[..., np.asarray(win_inv).ravel()]
 
 
 def _roc_from_conditional(surv_u, count_u, n, s_marg):
@@ -289,24 +181,10 @@ def _km_subset_survival(time, event, marker, ux, t):
     order = np.argsort(marker, kind="stable")
     lo = np.searchsorted(marker[order], ux, side="right")
     hi = np.full(ux.size, marker.size)
-    return _windowed_km(time[order], event[order], t, lo, hi)
+    return windowed_km(time[order], event[order], t, lo, hi)
 
 
 # --------------------------------------------------------------------------- timeROC marginal
-
-
-def _censoring_km(time_sorted: np.ndarray, event_sorted: np.ndarray):
-    """prodlim reverse Kaplan-Meier: unique times, ``G`` there, ``G(T_i-)`` per subject."""
-    u, inv = np.unique(time_sorted, return_inverse=True)
-    cens = np.bincount(inv, weights=(~event_sorted).astype(float), minlength=u.size)
-    dead = np.bincount(inv, weights=event_sorted.astype(float), minlength=u.size)
-    n_risk = np.cumsum(np.bincount(inv, minlength=u.size)[::-1])[::-1].astype(float)
-    denom = n_risk - dead
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(denom > 0, 1.0 - cens / denom, 1.0)
-    g = np.cumprod(factor)
-    g_minus = np.concatenate([[1.0], g[:-1]])[inv]
-    return u, g, g_minus
 
 
 def _weighted_below(values: np.ndarray, weights: np.ndarray, query: np.ndarray):
@@ -324,8 +202,9 @@ def _timeroc_marginal(time, event, marker, t):
     order = np.argsort(time, kind="stable")
     T, d, M = time[order], event[order], marker[order]
     n = T.size
-    u, g, g_minus = _censoring_km(T, d)
-    g_t = g[np.searchsorted(u, t, side="right") - 1]
+    gkm = KaplanMeier.fit(T, d, reverse=True)  # prodlim: events leave first at a tie
+    g_minus = gkm.survival_at(T, left=True)
+    g_t = float(gkm.survival_at(t)[0])
     case = (T < t) & d
     ctrl = T > t
     if not case.any():
@@ -377,14 +256,19 @@ def _timeroc_marginal(time, event, marker, t):
 # --------------------------------------------------------------------------- dispatch
 
 
-def _survival_roc(time, event, marker, t, method, span):
-    """survivalROC NNE or KM: ROC points (FP ascending), AUC, pooled KM S(t)."""
+def _survival_roc(time, event, marker, t, method, span, surv_u=None):
+    """survivalROC NNE or KM: ROC points (FP ascending), AUC, pooled KM S(t).
+
+    ``surv_u``: NNE ``S(t | x)`` per unique marker value if already computed
+    (:func:`time_dependent_auc` does all times in one sweep).
+    """
     n = time.size
-    s_pooled = _km_at(time, event, t)[0]
+    s_pooled = float(KaplanMeier.fit(time, event).survival_at(t)[0])
     ux, xrank = np.unique(marker, return_inverse=True)
     count_u = np.bincount(xrank, minlength=ux.size).astype(float)
     if method == "nne":
-        _, surv_u = _nne_conditional_survival(time, event, marker, t, span)
+        if surv_u is None:
+            _, surv_u = _nne_conditional_survival(time, event, marker, t, span)
         s_marg = float(np.sum(surv_u * count_u) / n)
         if not 0.0 < s_marg < 1.0:
             raise ValueError(f"t={t:g}: NNE marginal survival is {s_marg:g}; AUC undefined")
@@ -458,8 +342,8 @@ def time_dependent_roc(time, event, marker, t, method: str = "nne", span: float 
     (0.9427, 0.6)
     """
     method = _check_method(method)
-    time, event = _check_time_event(time, event)
-    marker = _check_marker(marker, time.size, "marker")
+    time, event = check_survival(time, event, min_n=2)
+    marker = check_marker(marker, time.size, "marker")
     if np.ndim(t) != 0:
         raise ValueError("t must be a single number")
     t = float(_check_times_arg(t, time, event, "t")[0])
@@ -512,17 +396,21 @@ def time_dependent_auc(time, event, marker, times, method: str = "nne", span: fl
     True
     """
     method = _check_method(method)
-    time, event = _check_time_event(time, event)
-    marker = _check_marker(marker, time.size, "marker")
+    time, event = check_survival(time, event, min_n=2)
+    marker = check_marker(marker, time.size, "marker")
     ts = _check_times_arg(times, time, event, "times")
-    z = float(_sps.norm.isf(_check_alpha(alpha) / 2.0))
+    z = float(_sps.norm.isf(check_alpha(alpha) / 2.0))
+    if method == "nne":  # one windowed sweep gives S(t | x) at every time
+        uts = np.unique(ts)
+        _, surv_all = _nne_conditional_survival(time, event, marker, uts, _check_span(span, time.size))
     rows = []
     for t in ts:
         if method == "marginal":
             r = _timeroc_marginal(time, event, marker, float(t))
             se = r["se"]
         else:
-            r = _survival_roc(time, event, marker, float(t), method, _check_span(span, time.size))
+            surv_u = surv_all[np.searchsorted(uts, t)] if method == "nne" else None
+            r = _survival_roc(time, event, marker, float(t), method, _check_span(span, time.size), surv_u)
             se = float("nan")
         rows.append(dict(time=float(t), auc=r["auc"], survival=r["survival"], se=se,
                          lower=r["auc"] - z * se, upper=r["auc"] + z * se,
