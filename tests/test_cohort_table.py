@@ -62,6 +62,12 @@ def test_table_utf8_bom(tmp_path, clinical):
     assert any("byte-order mark (BOM)" in m for m in _messages(cohort.report, "note"))
 
 
+def test_table_utf16_unicode_text_export(tmp_path, clinical):
+    cohort = load_cohort(_write(tmp_path / "c", clinical, sep="\t", encoding="utf-16"), check_images="none")
+    assert cohort.patient_ids == clinical["patient_id"].tolist()
+    assert any("UTF-16 text" in m for m in _messages(cohort.report, "note"))
+
+
 def test_table_cp1252_read_with_fix_named(tmp_path, clinical):
     df = clinical.copy()
     df["scanner"] = "Siemens Avanto – Genève"

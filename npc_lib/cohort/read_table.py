@@ -97,11 +97,21 @@ def find_table(root: Path, report: ValidationReport) -> Path | None:
 
 def _decode(raw: bytes, source: str, report: ValidationReport) -> str | None:
     if raw.startswith(b"\xef\xbb\xbf"):
-        report.note("UTF-8 with a byte-order mark (BOM): mark removed", file=source)
-        return raw[3:].decode("utf-8", errors="replace")
+        try:
+            text = raw[3:].decode("utf-8")
+        except UnicodeDecodeError:
+            raw = raw[3:]  # a BOM, then not UTF-8 after all: decoded below
+        else:
+            report.note("UTF-8 with a byte-order mark (BOM): mark removed", file=source)
+            return text
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = raw.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            report.error(f"unreadable UTF-16 text ({exc}); save it as 'CSV UTF-8'", file=source)
+            return None
         report.note("UTF-16 text (as saved by 'Unicode text' exports): decoded", file=source)
-        return raw.decode("utf-16")
+        return text
     if b"\x00" in raw:
         report.error("binary file, not a text table (save it as CSV UTF-8)", file=source)
         return None
