@@ -61,3 +61,5 @@ from .decision_curve import decision_curve
 from .nomogram import DataDist, Nomogram, datadist, r_pretty
 # tables for the book
 from .capture import attempt, quietly
+# percentile bootstrap CI of any metric over patients (predictions held fixed)
+from .bootstrap import BootstrapCI, percentile_bootstrap_ci
