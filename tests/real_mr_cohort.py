@@ -57,19 +57,35 @@ def write_volume(path: Path, data: np.ndarray, affine: np.ndarray) -> None:
     nib.save(img, str(path))
 
 
-def build_real_mr_cohort(dst: str | Path, n: int = 12, seed: int = 0) -> Path:
+def _twin_rows(n: int, seed: int, n_events: int | None):
+    """``n`` clinical rows of the twin; with ``n_events``, that many DFS events (rows of a larger twin)."""
+    from npc_lib.twin.simulate import simulate_clinical
+
+    if n_events is None:
+        return simulate_clinical(n, seed)[0]
+    if not 0 <= n_events <= n:
+        raise ValueError(f"n_events must be within 0-{n}, got {n_events}")
+    big = simulate_clinical(max(20 * n, 200), seed)[0]
+    events = big[big["dfs_event"] == 1].head(n_events)
+    censored = big[big["dfs_event"] == 0].head(n - n_events)
+    if len(events) < n_events or len(censored) < n - n_events:
+        raise ValueError(f"the twin of seed {seed} has too few rows to pick {n_events} events of {n}")
+    return big.loc[sorted([*events.index, *censored.index])].reset_index(drop=True)
+
+
+def build_real_mr_cohort(dst: str | Path, n: int = 12, seed: int = 0, n_events: int | None = None) -> Path:
     """Write an ``n``-patient cohort in the SPEC layout under ``dst`` and return it.
 
     Patient ``i`` (0-based) is cropped in-plane to a random window holding
     the whole tumour (at least 64 x 64 voxels), stored flipped in-plane when
     ``i`` is odd, and gets per sequence an intensity scale in 0.5-2.0 and an
-    offset; masks stay the real label on the same grid.
+    offset; masks stay the real label on the same grid. ``n_events``: pick
+    twin rows so that that many patients have a DFS event (the book's
+    cross-validation needs events in every fold).
     """
-    from npc_lib.twin.simulate import simulate_clinical
-
     dst = Path(dst)
     dst.mkdir(parents=True, exist_ok=True)
-    clinical, _, _ = simulate_clinical(n, seed)
+    clinical = _twin_rows(n, seed, n_events)
     clinical.to_csv(dst / schema.CLINICAL_FILE, index=False)
     image, roi, affine = read_real_mr()
     rng = np.random.default_rng(seed)

@@ -117,7 +117,7 @@ def test_real_mr_instances_identical_for_both_exports(two_exports):
 def test_real_mr_cohort_runs_the_smoke_book(tmp_path):
     from npc_lib.runners.book import run_chapters
 
-    cohort = build_real_mr_cohort(tmp_path / "cohort", n=12, seed=0)
+    cohort = build_real_mr_cohort(tmp_path / "cohort", n=12, seed=0, n_events=6)
     run = run_chapters("smoke", cohort=cohort, out=tmp_path / "run", progress=False)
     assert (run / "01_cohort").is_dir()
     assert not any(p.name.startswith(".") for p in cohort.iterdir())  # nothing written into the cohort
