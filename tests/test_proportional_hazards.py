@@ -153,3 +153,13 @@ def test_proportional_hazards_bad_data_raise(t, e, match):
     d = pd.DataFrame({"t": t, "e": e, "x": [3.0, 1, 2, 2, 0, 1]})
     with pytest.raises(ValueError, match=match):
         scaled_schoenfeld_residuals(d, "t", "e", ["x"])
+
+
+def test_proportional_hazards_treats_near_equal_times_as_ties():
+    rng = np.random.default_rng(4)
+    d = pd.DataFrame({"t": np.ceil(rng.exponential(10, 120)), "x": rng.normal(size=120)})
+    d["e"] = (rng.uniform(size=120) < 0.8).astype(int)
+    jittered = d.assign(t=d.t * (1 + 1e-13 * rng.integers(0, 2, 120)))
+    a = proportional_hazards_test(d, "t", "e", ["x"])
+    b = proportional_hazards_test(jittered, "t", "e", ["x"])
+    np.testing.assert_allclose(b.chisq, a.chisq, rtol=1e-10)

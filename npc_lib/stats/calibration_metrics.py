@@ -54,6 +54,7 @@ import pandas as pd
 
 from ._validation import check_probability, check_survival, check_time_point
 from .cox import fit_cox
+from .weighted_concordance import aeq_times
 
 CALIBRATION_METHODS = ("rcs",)
 
@@ -262,7 +263,7 @@ def calibration_metrics(time, event, predicted_risk, t, method: str = "rcs") -> 
     basis = _rcs_basis(cll, knots)
     names = [f"cll{j}" for j in range(basis.shape[1])]
     frame = pd.DataFrame(basis, columns=names)
-    frame["_time"], frame["_event"] = time, event.astype(int)
+    frame["_time"], frame["_event"] = aeq_times(time), event.astype(int)  # coxph's timefix
     fit = fit_cox(frame, "_time", "_event", names, ties="efron")
     observed = 1.0 - fit.predict_survival(frame, [t])[:, 0]
     err = np.abs(risk - observed)

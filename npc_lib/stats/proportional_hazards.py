@@ -23,7 +23,8 @@ components vanish at ``beta``) and the ``2p x 2p`` information ``I`` of
 * ``GLOBAL``: ``U' I^{-1} U`` on ``p`` df.
 
 Efron ties enter the risk-set means and the information exactly as in
-``coxph``. A small p-value means the effect of the covariate changes over
+``coxph``; times closer than ``sqrt(machine eps)`` count as tied (``coxph``'s
+``timefix``). A small p-value means the effect of the covariate changes over
 time (its hazard ratio is not constant: non-proportional hazards).
 
 Scaled Schoenfeld residuals: for the death at ``T_i`` (one row per event, in
@@ -67,6 +68,7 @@ from scipy import stats as _sps
 
 from .cox import RiskSets, check_frame, check_ties, fit_cox, reverse_cumsum
 from .kaplan_meier import KaplanMeier
+from .weighted_concordance import aeq_times
 
 TRANSFORMS = ("km", "identity", "log", "rank")
 
@@ -108,6 +110,10 @@ def _zph(df, duration_col, event_col, covariates, transform, ties) -> _Zph:
     time, event, X, names = check_frame(df, duration_col, event_col, covariates)
     if not names:
         raise ValueError("covariates is empty: the test needs at least one covariate")
+    fixed = aeq_times(time)  # coxph's timefix: near-equal times are ties
+    if not np.array_equal(fixed, time):
+        df = df.assign(**{duration_col: fixed})
+        time = fixed
     fit = fit_cox(df, duration_col, event_col, names, ties=ties)
     beta = fit.params.to_numpy()
     p = beta.size

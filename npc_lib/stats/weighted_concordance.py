@@ -62,7 +62,7 @@ vignette (2023).
 
 from __future__ import annotations
 
-__all__ = ["TIMEWT", "WeightedConcordanceResult", "weighted_concordance"]
+__all__ = ["TIMEWT", "WeightedConcordanceResult", "weighted_concordance", "aeq_times"]
 
 from dataclasses import dataclass
 
@@ -97,8 +97,15 @@ def _check_ymax(ymax, time: np.ndarray, event: np.ndarray):
 # --------------------------------------------------------------------------- helpers
 
 
-def _aeq_times(time: np.ndarray, tol: float = float(np.sqrt(np.finfo(float).eps))) -> np.ndarray:
-    """survival's ``aeqSurv``: merge times closer than ``tol`` (absolute or relative to mean |t|)."""
+def aeq_times(time: np.ndarray, tol: float = float(np.sqrt(np.finfo(float).eps))) -> np.ndarray:
+    """survival's ``aeqSurv`` (``timefix = TRUE`` of ``coxph``, ``concordance``): merge times closer
+    than ``tol`` (absolute, or relative to the mean ``|t|``) into the smallest of them.
+
+    Examples
+    --------
+    >>> aeq_times(np.array([1.0, 2.0, 2.0 + 1e-12, 3.0])).tolist()
+    [1.0, 2.0, 2.0, 3.0]
+    """
     y = np.unique(time)
     if y.size < 2:
         return time
@@ -288,7 +295,7 @@ def weighted_concordance(time, event, risk, timewt: str = "n", ymax=None) -> Wei
     time, event = check_survival(time, event, name_time="time", name_event="event", min_n=2)
     risk = check_marker(risk, time.size, "risk")
     ymax = _check_ymax(ymax, time, event)
-    time = _aeq_times(time)
+    time = aeq_times(time)
     etime, wts = _event_time_weights(time, event, timewt)
     if ymax is not None:
         wts = np.where(etime > ymax, 0.0, wts)
