@@ -439,3 +439,15 @@ def test_windowed_km_nested_and_tail_chains_match_direct(event_share):
             for u in np.unique(tt[tt <= t]):
                 s *= 1 - np.sum((tt == u) & ee) / np.sum(tt >= u)
             assert got[j, w] == pytest.approx(s, abs=1e-13)
+
+
+def test_windowed_km_last_subject_rules_with_mostly_events():
+    # mostly events: the telescoped path; no one beyond t, so the latest subject has m = 1
+    time = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    lo, hi = np.array([0, 0, 2]), np.array([6, 5, 6])
+    dies_last = np.array([True, True, True, False, True, True])
+    censored_last = np.array([True, True, True, True, True, False])
+    s = _windowed_km(time, dies_last, 6.0, lo, hi)
+    np.testing.assert_array_equal(s, [0.0, 0.0, 0.0])  # each window's latest subject dies (m = 1)
+    c = _windowed_km(time, censored_last, 6.0, lo, hi)
+    np.testing.assert_allclose(c, [1 / 6, 0.0, 0.25], rtol=1e-14)
