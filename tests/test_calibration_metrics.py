@@ -111,3 +111,31 @@ def test_calibration_metrics_bad_input_raises(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         calibration_metrics(**args)
+
+
+def test_calibration_metrics_match_naive_pipeline_with_ties():
+    # Efron-type baseline (survfit.coxph) by loops over the risk sets, at the fitted beta
+    rng = np.random.default_rng(6)
+    n = 150
+    x = rng.normal(size=n)
+    time = np.ceil(rng.exponential(8 * np.exp(-x)))  # tied times
+    event = rng.uniform(size=n) < 0.7
+    risk = np.round(1 - np.exp(-0.1 * np.exp(0.9 * x) * 6), 3)  # tied predictions
+    t = 6.0
+    m = calibration_metrics(time, event, risk, t)
+    cll = np.log(-np.log(1 - risk))
+    basis = _naive_basis(cll, rcspline_knots(cll))
+    d = pd.DataFrame(basis, columns=["b0", "b1"]).assign(time=time, event=event.astype(int))
+    beta = fit_cox(d, "time", "event", ["b0", "b1"]).params.to_numpy()
+    lp = basis @ beta
+    H = 0.0
+    for s in np.unique(time[event & (time <= t)]):
+        at, dead = time >= s, event & (time == s)
+        s0, d0, k = np.exp(lp[at]).sum(), np.exp(lp[dead]).sum(), dead.sum()
+        H += sum(1 / (s0 - r / k * d0) for r in range(k))
+    observed = 1 - np.exp(-H * np.exp(lp))
+    err = np.abs(risk - observed)
+    assert m.ici == pytest.approx(err.mean(), rel=1e-10)
+    assert m.e50 == pytest.approx(np.median(err), rel=1e-10)
+    assert m.e90 == pytest.approx(np.quantile(err, 0.9), rel=1e-10)
+    assert m.emax == pytest.approx(err.max(), rel=1e-10)
