@@ -59,7 +59,8 @@ def test_scores_apply_the_training_fit_to_everyone():
     features, clinical, split = _cohort(seed=3)
     sig = fit_signatures(features, clinical, split, n_folds=5, seed=0)
     scores = sig.scores(features, split)
-    assert list(scores.columns) == ["patient_id", "cohort", *sig.names]
+    assert list(scores.columns) == ["patient_id", "cohort", *sig.names, "imputed"]
+    assert (scores["imputed"] == 0).all()
     assert scores["patient_id"].tolist() == features["patient_id"].tolist()
     assert scores["cohort"].tolist() == split.set_index("patient_id").loc[features["patient_id"], "cohort"].tolist()
     train = scores[scores["cohort"] == "train"]
@@ -112,3 +113,19 @@ def test_fit_signatures_bad_input_named():
     with pytest.raises(ValueError, match="cohort must be 'train' or 'test'"):
         fit_signatures(features, clinical, bad, n_folds=5)
     assert signature_name("T1C") == "HC_T1C_sig"
+
+
+def test_scores_impute_a_test_patients_missing_feature():
+    features, clinical, split = _cohort(seed=7)
+    sig = fit_signatures(features, clinical, split, n_folds=5, seed=0, rule="lambda.1se")
+    pid = split.loc[split["cohort"] == "test", "patient_id"].iloc[0]
+    broken = features.copy()
+    broken.loc[broken["patient_id"] == pid, "T2_glcm_F2"] = np.nan
+    scores = sig.scores(broken, split).set_index("patient_id")
+    n_uses = sum("T2_glcm_F2" in s.features for s in sig.selections.values())
+    assert n_uses >= 1 and scores.loc[pid, "imputed"] == n_uses
+    assert scores.drop(index=pid)["imputed"].eq(0).all()
+    sel = sig.selections["T2"]
+    row = broken[broken["patient_id"] == pid]
+    z = ((row[sel.features] - sel.mean) / sel.scale).fillna(0.0).to_numpy()[0]
+    assert scores.loc[pid, "HC_T2_sig"] == pytest.approx(float(z @ sel.coefficients.to_numpy()))

@@ -407,24 +407,35 @@ class FeatureSelection:
     rule: str
     alpha: float
 
-    def predict(self, X: pd.DataFrame) -> np.ndarray:
+    def predict(self, X: pd.DataFrame, *, impute: bool = False) -> np.ndarray:
         """Linear predictor ``sum_j beta_j (x_j - mean_j) / scale_j`` (higher = worse), shape (n,).
 
         Zero for every row when no feature was selected (mean 0 on the
-        training cohort by construction). NaN in a selected feature -> ValueError.
+        training cohort by construction). A non-finite value of a selected
+        feature raises ValueError, or with ``impute=True`` is replaced by the
+        training mean (see :meth:`n_imputed`).
         """
+        Z = self._z(X)
+        if not np.all(np.isfinite(Z)):
+            if not impute:
+                rows = np.flatnonzero(~np.isfinite(Z).all(axis=1))[:5].tolist()
+                raise ValueError(f"X: non-finite selected feature values in rows {rows}")
+            Z = np.where(np.isfinite(Z), Z, 0.0)
+        return Z @ self.coefficients.to_numpy()
+
+    def n_imputed(self, X: pd.DataFrame) -> np.ndarray:
+        """Per row, how many selected feature values :meth:`predict` would impute, shape (n,)."""
+        return (~np.isfinite(self._z(X))).sum(axis=1)
+
+    def _z(self, X: pd.DataFrame) -> np.ndarray:
         if not isinstance(X, pd.DataFrame):
             raise ValueError("X must be a DataFrame with the selected feature columns")
         missing = [f for f in self.features if f not in X.columns]
         if missing:
             raise ValueError(f"X lacks selected feature columns: {missing[:5]}")
         if not self.features:
-            return np.zeros(len(X))
-        Z = (X[self.features].to_numpy(dtype=float) - self.mean.to_numpy()) / self.scale.to_numpy()
-        if not np.all(np.isfinite(Z)):
-            rows = np.flatnonzero(~np.isfinite(Z).all(axis=1))[:5].tolist()
-            raise ValueError(f"X: non-finite selected feature values in rows {rows}")
-        return Z @ self.coefficients.to_numpy()
+            return np.zeros((len(X), 0))
+        return (X[self.features].to_numpy(dtype=float) - self.mean.to_numpy()) / self.scale.to_numpy()
 
 
 def select_features(X: pd.DataFrame, time, event, *, freq_cut: float = 95 / 5, unique_cut: float = 10.0,

@@ -112,14 +112,20 @@ class HandcraftedSignatures:
         Returns
         -------
         DataFrame
-            ``patient_id``, ``cohort``, then one column per signature
-            (:attr:`names`), in the feature table's row order.
+            ``patient_id``, ``cohort``, one column per signature
+            (:attr:`names`), in the feature table's row order, and ``imputed``:
+            how many selected feature values of the patient were non-finite
+            and replaced by the training mean (0 for every training patient,
+            whose features passed the non-finite filter).
         """
         table = _check_table(features)
         cohort = _check_split(split, table.index)
         out = pd.DataFrame({"patient_id": table.index, "cohort": cohort.to_numpy()})
+        imputed = 0
         for key, sel in self.selections.items():
-            out[signature_name(key)] = sel.predict(table)
+            out[signature_name(key)] = sel.predict(table, impute=True)
+            imputed = imputed + sel.n_imputed(table)
+        out["imputed"] = imputed
         return out
 
     def coefficients(self) -> pd.DataFrame:
