@@ -85,6 +85,13 @@ def test_mapping_dict_and_object_accepted():
     assert load_mapping(m) is m and load_mapping(None) is None
 
 
+def test_mapping_either_direction_and_user_headers():
+    m = load_mapping({"columns": {"Age": "age", "ldh": "LDH_UL", "DFS_days": "dfs_time"},
+                      "units": {"DFS_days": "days"}})
+    assert m.columns == {"age": "Age", "ldh": "LDH_UL", "dfs_time": "DFS_days"}
+    assert m.units == {"dfs_time": "days"}
+
+
 def test_mapping_yaml_booleans_as_codes(tmp_path):
     path = tmp_path / "m.yml"
     path.write_text("categories:\n  smoking: {S: yes, N: no}\n  drinking: {yes: no}\n"
@@ -97,7 +104,8 @@ def test_mapping_yaml_booleans_as_codes(tmp_path):
 
 @pytest.mark.parametrize("data, message", [
     ({"colums": {}}, r"mapping: unknown section 'colums' \(sections: columns, units, categories\)"),
-    ({"columns": {"Age": "age"}}, r"mapping: columns: unknown field 'Age'"),
+    ({"columns": {"Age": "Years"}}, r"mapping: columns: unknown field 'Age'"),
+    ({"columns": {"age": "A", "B": "age"}}, r"mapping: columns: field 'age' mapped twice \('A' and 'B'\)"),
     ({"units": {"dfs_time": "fortnights"}}, r"mapping: units: field dfs_time: unknown unit 'fortnights' \(allowed: months"),
     ({"units": {"sex": "g/L"}}, r"mapping: units: field sex: unknown unit 'g/L' \(allowed: none"),
     ({"categories": {"sex": {"1": "male"}}}, r"mapping: categories: field sex: level 'male' for code '1' is not one of M, F"),

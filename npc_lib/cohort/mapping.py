@@ -16,7 +16,10 @@ data contract of :mod:`npc_lib.cohort.schema` by a small YAML file::
       who_type: {"2": I-II, "3": III}
       dfs_event: {relapsed: 1, censored: 0}
 
-Every part is optional. Mapped columns are renamed before any check; units
+Every part is optional. ``columns`` also accepts ``your header: cohort field``
+(whichever side is a cohort field is taken as such), and ``units`` and
+``categories`` may name a column by your header. Mapped columns are renamed
+before any check; units
 are converted and codes recoded while the columns are checked, each with a
 note in the report. :data:`UNITS` lists the units understood and their factor
 to the contract's unit.
@@ -89,14 +92,40 @@ def _text(value) -> str:
     return str(value).strip()
 
 
-def _check_section(data: dict, key: str, source: str) -> dict:
+def _check_section(data: dict, key: str, source: str, headers: dict[str, str] | None = None) -> dict:
+    """A section keyed by field; a key that is one of the user's mapped headers is read as its field."""
     part = data.get(key) or {}
     if not isinstance(part, dict):
         raise ValueError(f"{source}: {key} must be a mapping (field: value), got {type(part).__name__}")
-    for name in part:
+    out = {}
+    for name, value in part.items():
+        name = _text(name)
+        if name not in FIELDS and headers and name in headers:
+            name = headers[name]
         if name not in FIELDS:
             raise ValueError(f"{source}: {key}: unknown field {name!r} (fields: {', '.join(FIELDS)})")
-    return part
+        out[name] = value
+    return out
+
+
+def _columns(data: dict, source: str) -> dict[str, str]:
+    """``columns`` as field -> header; ``header: field`` entries (the other direction) are accepted too."""
+    part = data.get("columns") or {}
+    if not isinstance(part, dict):
+        raise ValueError(f"{source}: columns must be a mapping (field: header), got {type(part).__name__}")
+    out: dict[str, str] = {}
+    for key, value in part.items():
+        key, value = _text(key), _text(value)
+        if key in FIELDS:
+            name, header = key, value
+        elif value in FIELDS:
+            name, header = value, key
+        else:
+            raise ValueError(f"{source}: columns: unknown field {key!r} (fields: {', '.join(FIELDS)})")
+        if name in out:
+            raise ValueError(f"{source}: columns: field {name!r} mapped twice ({out[name]!r} and {header!r})")
+        out[name] = header
+    return out
 
 
 def load_mapping(mapping) -> ColumnMapping | None:
@@ -147,7 +176,7 @@ def load_mapping(mapping) -> ColumnMapping | None:
     if unknown:
         raise ValueError(f"{source}: unknown section {unknown[0]!r} (sections: {', '.join(_SECTIONS)})")
 
-    columns = {k: _text(v) for k, v in _check_section(data, "columns", source).items()}
+    columns = _columns(data, source)
     by_header: dict[str, str] = {}
     for name, header in columns.items():
         if header in by_header:
@@ -155,7 +184,7 @@ def load_mapping(mapping) -> ColumnMapping | None:
         by_header[header] = name
 
     units = {}
-    for name, unit in _check_section(data, "units", source).items():
+    for name, unit in _check_section(data, "units", source, by_header).items():
         allowed = UNITS.get(name, {})
         if _text(unit).lower() not in allowed:
             raise ValueError(f"{source}: units: field {name}: unknown unit {unit!r} "
@@ -163,7 +192,7 @@ def load_mapping(mapping) -> ColumnMapping | None:
         units[name] = _text(unit)
 
     categories = {}
-    for name, codes in _check_section(data, "categories", source).items():
+    for name, codes in _check_section(data, "categories", source, by_header).items():
         if not isinstance(codes, dict):
             raise ValueError(f"{source}: categories: field {name}: expected {{code: level}}, got {codes!r}")
         if name in schema.CATEGORIES:
