@@ -101,6 +101,28 @@ def _check_volume_pair(image: Volume, mask: Volume, where: str) -> None:
         raise ValueError(f"{where}: mask has no voxel labelled 1")
 
 
+def _check_ids(cohort, patient_ids) -> list[str]:
+    known = cohort.patient_ids
+    ids = known if patient_ids is None else [str(p) for p in patient_ids]
+    if not ids:
+        raise ValueError("patient_ids is empty")
+    if len(set(ids)) != len(ids):
+        raise ValueError("patient_ids has duplicates")
+    missing = sorted(set(ids) - set(known))
+    if missing:
+        raise ValueError(f"patient_ids not in the cohort: {missing[:5]}")
+    return list(ids)
+
+
+def _check_sequences(cohort, sequences) -> list[str]:
+    seqs = list(cohort.sequences if sequences is None else
+                ([sequences] if isinstance(sequences, str) else sequences))
+    bad = [s for s in seqs if s not in cohort.sequences]
+    if not seqs or bad or len(set(seqs)) != len(seqs):
+        raise ValueError(f"sequences must be distinct names from {cohort.sequences}, got {sequences!r}")
+    return seqs
+
+
 # --------------------------------------------------------------------------- settings
 
 
@@ -244,6 +266,12 @@ def extract_features(image: Volume, mask: Volume, settings: ExtractionSettings =
         ``"<class>_<Feature>"`` (e.g. ``"glcm_Contrast"``) -> float, in
         PyRadiomics' order; a feature PyRadiomics cannot compute is NaN.
 
+    Notes
+    -----
+    The image goes to PyRadiomics on its voxel grid with its spacing and an
+    identity direction: the affine's orientation does not change any feature
+    (shape is computed in mm, textures sum over all 13 directions).
+
     Raises
     ------
     ValueError
@@ -304,28 +332,6 @@ def _patient_rows(cohort, patient_ids, sequences, settings) -> list[dict]:
         return rows
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-
-
-def _check_ids(cohort, patient_ids) -> list[str]:
-    known = cohort.patient_ids
-    ids = known if patient_ids is None else [str(p) for p in patient_ids]
-    if not ids:
-        raise ValueError("patient_ids is empty")
-    if len(set(ids)) != len(ids):
-        raise ValueError("patient_ids has duplicates")
-    missing = sorted(set(ids) - set(known))
-    if missing:
-        raise ValueError(f"patient_ids not in the cohort: {missing[:5]}")
-    return list(ids)
-
-
-def _check_sequences(cohort, sequences) -> list[str]:
-    seqs = list(cohort.sequences if sequences is None else
-                ([sequences] if isinstance(sequences, str) else sequences))
-    bad = [s for s in seqs if s not in cohort.sequences]
-    if not seqs or bad or len(set(seqs)) != len(seqs):
-        raise ValueError(f"sequences must be distinct names from {cohort.sequences}, got {sequences!r}")
-    return seqs
 
 
 def extract_cohort(cohort, *, sequences: Iterable[str] | None = None, patient_ids: Iterable[str] | None = None,
