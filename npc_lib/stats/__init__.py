@@ -56,6 +56,7 @@ from .tdroc import TimeROC, time_dependent_auc, time_dependent_roc
 from .calibration import CalibrationResult, CalibrationTest, calibration_curve
 from .calibration_metrics import CalibrationMetrics, calibration_metrics
 from .brier import brier_score, integrated_brier_score
+from .prediction_performance import PredictionPerformance, prediction_performance
 # clinical usefulness, nomogram
 from .decision_curve import decision_curve
 from .nomogram import DataDist, Nomogram, datadist, r_pretty

@@ -141,7 +141,9 @@ class BootstrapCI:
 
     ``estimate``: the metric on all subjects (float, or array for a vector
     metric); ``lower``/``upper``: the ``alpha/2`` and ``1 - alpha/2`` quantiles of
-    the replicates (NumPy's default linear interpolation, R's type 7);
+    the replicates (NumPy's default linear interpolation, R's type 7), each
+    component over its finite replicates (a vector metric may be undefined, NaN,
+    in some resamples for one component only);
     ``replicates``: array ``(n_ok, k)`` in draw order; ``n_boot`` requested,
     ``n_failed`` resamples where the metric raised ``ValueError`` (e.g. no
     event, or a time beyond the resample's follow-up), ``seed``, ``alpha``.
@@ -155,6 +157,16 @@ class BootstrapCI:
     n_failed: int
     seed: int
     alpha: float
+
+
+def _nan_quantiles(reps: np.ndarray, qs) -> np.ndarray:
+    """Quantiles of each column over its finite replicates (NaN where a column has none)."""
+    out = np.full((len(qs), reps.shape[1]), np.nan)
+    for j in range(reps.shape[1]):
+        col = reps[:, j][np.isfinite(reps[:, j])]
+        if col.size:
+            out[:, j] = np.quantile(col, qs)
+    return out
 
 
 def percentile_bootstrap_ci(metric: Callable[..., float | np.ndarray], *arrays, n_boot: int = 1000,
@@ -229,7 +241,7 @@ def percentile_bootstrap_ci(metric: Callable[..., float | np.ndarray], *arrays, 
     if not reps:
         raise ValueError("the metric failed on every bootstrap resample")
     reps = np.vstack(reps)
-    lower, upper = np.quantile(reps, [alpha / 2.0, 1.0 - alpha / 2.0], axis=0)
+    lower, upper = _nan_quantiles(reps, [alpha / 2.0, 1.0 - alpha / 2.0])
     scalar = estimate.size == 1
 
     def out(v):
