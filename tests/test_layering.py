@@ -66,11 +66,8 @@ PLOTTING_ALLOWED = {"npc_lib.plots"}
 
 #: (importing module, imported module, name): private imports that predate the rule
 _PRIVATE_IMPORTS_TO_REMOVE = {
-    ("npc_lib.stats.subgroups", "npc_lib.stats.endpoints", "_check_columns"),
-    ("npc_lib.stats.subgroups", "npc_lib.stats.endpoints", "_check_group01"),
     ("npc_lib.imaging.views", "npc_lib.imaging.instances", "_check_ids"),
     ("npc_lib.model.training", "npc_lib.model.train_config", "_check_fraction"),
-    ("npc_lib.twin.simulate", "npc_lib.twin.phantom", "_write_task"),
 }
 
 

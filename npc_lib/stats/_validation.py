@@ -23,6 +23,8 @@ from __future__ import annotations
 
 __all__ = [
     "check_survival",
+    "check_columns",
+    "check_group01",
     "check_marker",
     "check_probability",
     "check_times",
@@ -235,3 +237,34 @@ def check_alpha(alpha, name: str = "alpha") -> float:
     if not 0.0 < a < 1.0:
         raise ValueError(f"{name} must lie in (0, 1), got {a}")
     return a
+
+
+def check_group01(group, n: int, name: str = "group") -> np.ndarray:
+    """0/1 (or boolean) risk group of length ``n``; returns bool (True = high risk)."""
+    g = np.asarray(group)
+    if g.dtype == object:
+        try:
+            g = g.astype(float)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name} must be 0/1 or boolean (1 = high risk)") from None
+    g = g.ravel()
+    if g.size != n:
+        raise ValueError(f"{name} length {g.size} differs from time length {n}")
+    if g.dtype != bool:
+        gf = g.astype(float)
+        if np.any(np.isnan(gf)) or not np.all((gf == 0) | (gf == 1)):
+            raise ValueError(f"{name} must be 0/1 or boolean (1 = high risk)")
+        g = gf == 1
+    return g
+
+
+def check_columns(df, columns, name: str = "df"):
+    """``df`` if it is a DataFrame holding every one of ``columns`` (errors name the missing ones)."""
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{name}: missing column(s) {missing}")
+    return df

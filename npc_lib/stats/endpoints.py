@@ -42,40 +42,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ._validation import check_survival, check_times
+from ._validation import check_columns, check_group01, check_survival, check_times
 from .cox import CoxConvergenceWarning, check_ties
 from .kaplan_meier import hazard_ratio, kaplan_meier, logrank_test
 
 #: 0/1 risk group -> name used in column names and long tables
 GROUP_LABELS = {0: "low", 1: "high"}
-
-
-def _check_group01(group, n: int, name: str = "group") -> np.ndarray:
-    """0/1 (or boolean) risk group of length ``n``; returns bool (True = high risk)."""
-    g = np.asarray(group)
-    if g.dtype == object:
-        try:
-            g = g.astype(float)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be 0/1 or boolean (1 = high risk)") from None
-    g = g.ravel()
-    if g.size != n:
-        raise ValueError(f"{name} length {g.size} differs from time length {n}")
-    if g.dtype != bool:
-        gf = g.astype(float)
-        if np.any(np.isnan(gf)) or not np.all((gf == 0) | (gf == 1)):
-            raise ValueError(f"{name} must be 0/1 or boolean (1 = high risk)")
-        g = gf == 1
-    return g
-
-
-def _check_columns(df, columns: Sequence[str], name: str = "df") -> pd.DataFrame:
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"{name} must be a pandas DataFrame, got {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{name}: missing column(s) {missing}")
-    return df
 
 
 def compare_risk_groups(time, event, group, ties: str = "efron") -> dict:
@@ -114,7 +86,7 @@ def compare_risk_groups(time, event, group, ties: str = "efron") -> dict:
     """
     check_ties(ties)
     t, e = check_survival(time, event, min_events=0)
-    hi = _check_group01(group, t.size)
+    hi = check_group01(group, t.size)
     out = {"n": int(t.size), "events": int(e.sum()), "n_low": int((~hi).sum()), "n_high": int(hi.sum()),
            "events_low": int(e[~hi].sum()), "events_high": int(e[hi].sum()),
            "coef": np.nan, "se": np.nan, "hr": np.nan, "hr_lower": np.nan, "hr_upper": np.nan, "p": np.nan,
@@ -172,7 +144,7 @@ def _rate_columns(t: np.ndarray, e: np.ndarray, hi: np.ndarray, times: np.ndarra
 def _cohorts(df: pd.DataFrame, by: str | None):
     if by is None:
         return [("all", df)]
-    _check_columns(df, [by])
+    check_columns(df, [by])
     return [(str(k), part) for k, part in df.groupby(by, sort=False)]
 
 
@@ -223,10 +195,10 @@ def endpoint_table(df: pd.DataFrame, endpoints: Sequence[str], *, group: str = "
         raise ValueError("endpoints is empty")
     ts = check_times(times, increasing=True)
     cols = [group, *(f.format(e) for e in endpoints for f in (time_col, event_col))]
-    _check_columns(df, cols)
+    check_columns(df, cols)
     rows = []
     for cohort, part in _cohorts(df, by):
-        hi = _check_group01(part[group].to_numpy(), len(part), name=f"column {group!r}")
+        hi = check_group01(part[group].to_numpy(), len(part), name=f"column {group!r}")
         for ep in endpoints:
             t, e = check_survival(part[time_col.format(ep)].to_numpy(), part[event_col.format(ep)].to_numpy(),
                                   name_time=f"column {time_col.format(ep)!r}",
@@ -259,10 +231,10 @@ def km_curve_table(df: pd.DataFrame, endpoints: Sequence[str], *, group: str = "
     [[0.0, 1.0, 2.0], [1.0, 0.5, 2.0], [3.0, 0.0, 1.0]]
     """
     cols = [group, *(f.format(e) for e in endpoints for f in (time_col, event_col))]
-    _check_columns(df, cols)
+    check_columns(df, cols)
     parts = []
     for cohort, part in _cohorts(df, by):
-        hi = _check_group01(part[group].to_numpy(), len(part), name=f"column {group!r}")
+        hi = check_group01(part[group].to_numpy(), len(part), name=f"column {group!r}")
         for ep in endpoints:
             t, e = check_survival(part[time_col.format(ep)].to_numpy(), part[event_col.format(ep)].to_numpy(),
                                   name_time=f"column {time_col.format(ep)!r}",
@@ -300,10 +272,10 @@ def at_risk_table(df: pd.DataFrame, endpoints: Sequence[str], at: Sequence[float
     [2, 1, 2, 1]
     """
     at = check_times(at, increasing=True)
-    _check_columns(df, [group, *(time_col.format(e) for e in endpoints)])
+    check_columns(df, [group, *(time_col.format(e) for e in endpoints)])
     rows = []
     for cohort, part in _cohorts(df, by):
-        hi = _check_group01(part[group].to_numpy(), len(part), name=f"column {group!r}")
+        hi = check_group01(part[group].to_numpy(), len(part), name=f"column {group!r}")
         for ep in endpoints:
             t = part[time_col.format(ep)].to_numpy(dtype=float)
             for k, label in GROUP_LABELS.items():

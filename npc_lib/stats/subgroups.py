@@ -51,7 +51,8 @@ from scipy import stats as _sps
 
 from ._validation import check_survival
 from .cox import CoxConvergenceWarning, check_ties, fit_cox
-from .endpoints import _check_columns, _check_group01, compare_risk_groups
+from ._validation import check_columns, check_group01
+from .endpoints import compare_risk_groups
 
 
 _EMPTY_LEVEL = {"n": 0, "events": 0, "n_low": 0, "n_high": 0, "events_low": 0, "events_high": 0,
@@ -162,7 +163,7 @@ def interaction_test(time, event, group, subgroup, ties: str = "efron") -> Inter
     """
     check_ties(ties)
     t, e = check_survival(time, event, min_events=0)
-    hi = _check_group01(group, t.size)
+    hi = check_group01(group, t.size)
     codes, levels = _check_subgroup(subgroup, t.size)
     observed = [k for k in range(len(levels)) if np.any(codes == k)]
     nan = dict(chi2=np.nan, df=0, p=np.nan, loglik_reduced=np.nan, loglik_full=np.nan, n_levels=len(observed))
@@ -232,7 +233,7 @@ def subgroup_hazard_ratios(time, event, group, subgroup, ties: str = "efron") ->
     """
     check_ties(ties)
     t, e = check_survival(time, event, min_events=0)
-    hi = _check_group01(group, t.size)
+    hi = check_group01(group, t.size)
     codes, levels = _check_subgroup(subgroup, t.size)
     rows = []
     for k, level in enumerate(levels):
@@ -297,13 +298,13 @@ def subgroup_analysis(df: pd.DataFrame, subgroups: Sequence[str], *, time: str =
     subgroups = list(subgroups)
     if not subgroups:
         raise ValueError("subgroups is empty")
-    _check_columns(df, [time, event, group, *subgroups, *([by] if by else [])])
+    check_columns(df, [time, event, group, *subgroups, *([by] if by else [])])
     parts = [(None, df)] if by is None else list(df.groupby(by, sort=False))
     levels, tests = [], []
     for cohort, part in parts:
         t, e = check_survival(part[time].to_numpy(), part[event].to_numpy(), name_time=f"column {time!r}",
                               name_event=f"column {event!r}", min_events=0)
-        g = _check_group01(part[group].to_numpy(), t.size, name=f"column {group!r}")
+        g = check_group01(part[group].to_numpy(), t.size, name=f"column {group!r}")
         key = {} if by is None else {by: cohort}
         for var in subgroups:
             sub = part[var]

@@ -65,6 +65,7 @@ __all__ = [
     "synthesize_patient",
     "world_grid",
     "write_patient_images",
+    "write_patient_task",
     "HEAD_CENTRE_MM",
     "HEAD_SEMI_AXES_MM",
 ]
@@ -516,6 +517,6 @@ def write_patient_images(root, patient_id: str, latent: Mapping[str, float], sca
     return patient_id
 
 
-def _write_task(task: tuple) -> str:
+def write_patient_task(task: tuple) -> str:
     """:func:`write_patient_images` on one argument tuple (for process pools)."""
     return write_patient_images(*task)

@@ -390,10 +390,10 @@ def _run_tasks(tasks: list[tuple], n_jobs: int, progress: bool) -> None:
             import multiprocessing as mp
 
             ctx = mp.get_context("spawn")  # safe even if the parent holds threads
-            from npc_lib.twin.phantom import _write_task  # light module: fast worker start
+            from npc_lib.twin.phantom import write_patient_task  # light module: fast worker start
 
             with ctx.Pool(min(n_jobs, len(tasks))) as pool:
-                for _ in pool.imap_unordered(_write_task, tasks, chunksize=4):
+                for _ in pool.imap_unordered(write_patient_task, tasks, chunksize=4):
                     bar.update()
     finally:
         bar.close()
