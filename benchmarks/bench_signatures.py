@@ -111,20 +111,29 @@ def main(argv=None) -> int:
     print(f"profile {args.profile}: backend {backend}, ensemble of {config.ensemble_size}, "
           f"{platform.processor() or platform.machine()}", flush=True)
     done = {(int(r.twin), r.sequence, int(r.seed)) for r in table.itertuples()}
-    for twin in _ints(args.twins):
-        folder = _twin_dir(args.data, twin, args.n)
-        if not (folder / "clinical.csv").is_file():
-            simulate_cohort(folder, n=args.n, seed=twin, progress=False)
-        cohort = load_cohort(folder, check_images="header")
-        split = split_cohort(cohort.patient_ids, train_fraction=run_config.split.train_fraction,
-                             seed=run_config.split.seed)
-        truth = read_truth(folder).set_index("patient_id")
-        clin = cohort.clinical.set_index("patient_id")
-        test_ids = split.loc[split["cohort"] == "test", "patient_id"].tolist()
-        for seq in args.sequences.split(","):
-            for seed in _ints(args.train_seeds):
+    twins: dict = {}
+
+    def twin_data(twin: int):
+        """Cohort, split, truth and clinical table of a twin (simulated first if missing)."""
+        if twin not in twins:
+            folder = _twin_dir(args.data, twin, args.n)
+            if not (folder / "clinical.csv").is_file():
+                simulate_cohort(folder, n=args.n, seed=twin, progress=False)
+            cohort = load_cohort(folder, check_images="header")
+            split = split_cohort(cohort.patient_ids, train_fraction=run_config.split.train_fraction,
+                                 seed=run_config.split.seed)
+            twins[twin] = (cohort, split, read_truth(folder).set_index("patient_id"),
+                           cohort.clinical.set_index("patient_id"))
+        return twins[twin]
+
+    # training seed outermost: a partial table already covers every twin and sequence
+    for seed in _ints(args.train_seeds):
+        for twin in _ints(args.twins):
+            for seq in args.sequences.split(","):
                 if (twin, seq, seed) in done:
                     continue
+                cohort, split, truth, clin = twin_data(twin)
+                test_ids = split.loc[split["cohort"] == "test", "patient_id"].tolist()
                 t0 = _time.perf_counter()
                 m = run_training(cohort, seq, args.out / f"twin{twin}_{seq}_seed{seed}", config=config, split=split,
                                  seed=seed, progress=False)

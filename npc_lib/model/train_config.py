@@ -125,13 +125,13 @@ class TrainConfig:
 
     network: SEResNeXtConfig = dataclasses.field(default_factory=lambda: _default_network())
     box_px: int = 32
-    box_mm: float = 64.0
-    target_spacing: float = 2.0
-    batch_patients: int = 120
+    box_mm: float = 48.0
+    target_spacing: float = 1.5
+    batch_patients: int = 60
     min_events_per_batch: int = 2
-    max_instances: int | None = 8
-    epochs_pretrain: int = 4
-    epochs_cox: int = 20
+    max_instances: int | None = 4
+    epochs_pretrain: int = 1
+    epochs_cox: int = 10
     lr_pretrain: float = 3e-3
     lr_cox: float = 3e-3
     lr_schedule: str = "cosine"
@@ -145,10 +145,10 @@ class TrainConfig:
     pooling: str = "lme"
     temperature: float = 1.0
     ties: str = "efron"
-    val_fraction: float = 0.2
+    val_fraction: float = 0.0
     horizon_months: float = 36.0
     predict_batch: int = 256
-    ensemble_size: int = 1
+    ensemble_size: int = 3
     cv_ensemble_size: int = 1
     average_last: int = 0
     predict_flip: bool = False
@@ -216,14 +216,15 @@ class TrainConfig:
         if profile == "smoke":
             base = dict(network=SEResNeXtConfig.smoke(), box_px=32, box_mm=48.0, target_spacing=1.5,
                         batch_patients=8, min_events_per_batch=1, max_instances=4, epochs_pretrain=2,
-                        epochs_cox=3, patience=2, lr_pretrain=2e-3, lr_cox=1e-3, predict_batch=128)
+                        epochs_cox=3, patience=2, lr_pretrain=2e-3, lr_cox=1e-3, predict_batch=128,
+                        val_fraction=0.2, ensemble_size=2, cv_ensemble_size=1)
         elif profile == "default":
             base = {}  # the field defaults: tuned on the 638-patient twin, 2-core CPU
         else:
             base = dict(network=SEResNeXtConfig.se_resnext50_32x4d(head="risk", n_classes=1, dropout=0.2),
                         box_px=128, box_mm=64.0, target_spacing=0.5, batch_patients=64, max_instances=8,
                         epochs_pretrain=20, epochs_cox=60, patience=10, lr_pretrain=1e-4, lr_cox=3e-5,
-                        predict_batch=64)
+                        predict_batch=64, val_fraction=0.2, ensemble_size=1, cv_ensemble_size=1)
         return cls._merge(base, overrides or {})
 
     @classmethod

@@ -10,11 +10,16 @@ likelihood of the pooled patient risks of a batch
 
 Both stages draw event-stratified batches of whole patients
 (:class:`~npc_lib.model.mil.BagSampler`) with at most ``max_instances``
-slices per bag, augment the boxes (:func:`npc_lib.imaging.augment.augment_batch`)
-and stop early on an inner validation split of the *training* patients
-(stage 1: validation cross-entropy; stage 2: validation Harrell C-index or
-Cox loss), restoring the best epoch's weights. Only the outcomes handed to
-:func:`train_signature` are ever read: pass the training cohort's only.
+slices per bag and augment the boxes (:func:`npc_lib.imaging.augment.augment_batch`).
+Model selection: with ``val_fraction > 0`` both stages stop early on an
+inner validation split of the *training* patients (stage 1: validation
+cross-entropy; stage 2: validation Harrell C-index or Cox loss), restoring
+the best epoch's weights; with ``val_fraction = 0`` (the default profile:
+one noisy epoch on ~90 validation patients picked noise, issue 8) every
+training patient trains for the fixed number of epochs, optionally ending
+with the mean weights of the last ``average_last`` epochs. Only the outcomes
+handed to :func:`train_signature` are ever read: pass the training cohort's
+only.
 
 Reproducibility: every random draw (initial weights, validation split,
 batches, instance subsets, augmentation, dropout) derives from ``seed``; the

@@ -41,7 +41,8 @@ def attention_maps(cohort, signature_dir: str | Path, sequence: str, patient_ids
     cohort : Cohort
         The loaded cohort the signature was trained on.
     signature_dir : path-like
-        Output folder of :func:`npc_lib.runners.train.run_training`.
+        Output folder of :func:`npc_lib.runners.train.run_training`; an
+        ensemble signature is explained by its first member's network.
     sequence : {"T1", "T2", "T1C"}
     patient_ids : sequence of str
         Patients to explain.
