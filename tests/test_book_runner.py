@@ -52,6 +52,8 @@ def test_chapters_have_no_function_definitions_or_long_cells():
         text = (project_root() / f"{c}.md").read_text()
         cells = [part.split("```", 1)[0] for part in text.split("```{code-cell} ipython3")[1:]]
         for cell in cells:
+            if ":tags: [parameters" in cell:
+                continue  # the parameters cell: literals only, checked by chapter_knobs
             code = "\n".join(line for line in cell.splitlines() if not line.startswith(":"))
             stmts = _statements(code)
             assert not any(isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Lambda)) for n in ast.walk(ast.parse(code))), \
@@ -81,3 +83,17 @@ def test_strip_online_scripts_removes_thebe_loader(tmp_path):
 def test_build_book_requires_executed_run(tmp_path):
     with pytest.raises(ValueError, match="lacks executed chapters"):
         build_book(tmp_path, out=tmp_path / "b")
+
+
+def test_stage_notebook_hides_injected_parameters(tmp_path):
+    import json
+
+    from npc_lib.runners.book import stage_notebook
+
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["injected-parameters"]}, "source": "run_dir = '/x'"},
+                    {"cell_type": "code", "metadata": {}, "source": "1"}], "metadata": {}, "nbformat": 4,
+          "nbformat_minor": 5}
+    (tmp_path / "a.ipynb").write_text(json.dumps(nb))
+    stage_notebook(tmp_path / "a.ipynb", tmp_path / "b.ipynb")
+    out = json.loads((tmp_path / "b.ipynb").read_text())
+    assert "remove-cell" in out["cells"][0]["metadata"]["tags"] and out["cells"][1]["metadata"]["tags"] == []

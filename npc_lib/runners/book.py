@@ -16,6 +16,7 @@ __all__ = [
     "run_chapters",
     "build_book",
     "library_hash",
+    "stage_notebook",
     "strip_online_scripts",
 ]
 
@@ -237,7 +238,7 @@ def build_book(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
         for chapter in chapters():
             dst = src / f"{chapter}.ipynb"
             dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(run_dir / "notebooks" / f"{Path(chapter).name}.ipynb", dst)
+            stage_notebook(run_dir / "notebooks" / f"{Path(chapter).name}.ipynb", dst)
     html = build / "html"
     env = dict(os.environ)
     cmd = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(build / "src"), "--path-output", str(build / "jb")]
@@ -249,6 +250,20 @@ def build_book(run_dir: str | Path, *, out: str | Path | None = None) -> Path:
         shutil.copytree(built, tmp, dirs_exist_ok=True)
         strip_online_scripts(tmp)
     return html
+
+
+def stage_notebook(src: Path, dst: Path) -> None:
+    """Copy an executed notebook for the book, hiding papermill's injected-parameters cell.
+
+    That cell only repeats the run folder's path (machine-specific, not part of
+    the narrative); the chapters' own parameters cells are hidden already.
+    """
+    nb = json.loads(Path(src).read_text(encoding="utf-8"))
+    for cell in nb.get("cells", []):
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    Path(dst).write_text(json.dumps(nb, indent=1), encoding="utf-8")
 
 
 _ONLINE_SCRIPT = re.compile(
