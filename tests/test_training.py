@@ -85,6 +85,21 @@ def test_predict_patient_risk_pools_instance_risks():
     np.testing.assert_allclose(risk, pool_instances_numpy(s, inst.bag, 6, method="lme", temperature=0.7))
 
 
+def test_predict_patient_risk_does_not_depend_on_the_other_patients():
+    # plumbing (issue 8): a patient's risk is the same whether predicted with the training or the test
+    # patients, alone or in a large set (inference-mode batch norm, padded last chunk, whole bags)
+    inst, _, _, _ = _toy(n=12)
+    cfg = _smoke(predict_batch=7)
+    keras.utils.set_random_seed(2)
+    from npc_lib.model.seresnext import build_se_resnext
+
+    model = build_se_resnext(cfg.network)
+    full = predict_patient_risk(model, inst, cfg)
+    for ids in (inst.patient_ids[:3], inst.patient_ids[5:], inst.patient_ids[4:5]):
+        np.testing.assert_allclose(predict_patient_risk(model, inst.subset(ids), cfg), full.loc[ids],
+                                   rtol=1e-5, atol=1e-6)
+
+
 def test_predict_patient_risk_flip_averages_mirrored_slices():
     inst, _, _, _ = _toy(n=5)
     cfg = _smoke()
