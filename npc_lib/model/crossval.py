@@ -113,7 +113,8 @@ def cross_validate(make_instances: Callable, patient_ids: Sequence[str], time, e
     -------
     DataFrame
         One row per fold: ``fold``, ``n_train``, ``n_test``, ``events_test``,
-        ``c_index``, ``c_lower``, ``c_upper`` (95% CI), ``members``,
+        ``c_index``, ``c_lower``, ``c_upper`` (95% CI; NaN, with a ``note``, when a
+        small fold has no event or no comparable pair), ``note``, ``members``,
         ``epochs_pretrain``, ``epochs_cox`` (first member), ``seconds``.
     """
     from npc_lib.stats.concordance import concordance_index
@@ -136,11 +137,16 @@ def cross_validate(make_instances: Callable, patient_ids: Sequence[str], time, e
         )
         member_risk = [predict_patient_risk(m, instances, config) for m in result.models]
         risk = ensemble_signature(member_risk, standardise_members(member_risk, train_ids)).loc[test_ids].to_numpy()
-        c = concordance_index(time[held], event[held], risk)
+        try:
+            c = concordance_index(time[held], event[held], risk)
+            cvals, note = (c.c_index, c.lower, c.upper), ""
+        except ValueError as exc:  # a small fold: no event, or no comparable pair
+            cvals, note = (np.nan, np.nan, np.nan), f"no C-index: {exc}"
         first = result.members[0]
         rows.append({
             "fold": k, "n_train": len(train_ids), "n_test": len(test_ids), "events_test": int(event[held].sum()),
-            "c_index": c.c_index, "c_lower": c.lower, "c_upper": c.upper, "members": len(result.members),
+            "c_index": cvals[0], "c_lower": cvals[1], "c_upper": cvals[2], "note": note,
+            "members": len(result.members),
             "epochs_pretrain": first.epochs["pretrain"], "epochs_cox": first.epochs["cox"],
             "seconds": _time.perf_counter() - t0,
         })
