@@ -312,7 +312,9 @@ def run_crossval(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame,
     """A8: ``n_folds``-fold cross-validation inside the training cohort of ``split``.
 
     Each fold refits the image standardisation and the network on the other
-    folds and reports the held-out fold's Harrell C-index (95% CI). Writes
+    folds (the signature's protocol with ``config.cv_ensemble_size`` networks:
+    one in the default profile, against the signature's three, to fit the
+    time budget) and reports the held-out fold's Harrell C-index (95% CI). Writes
     ``crossval_<seq>.csv`` (checkpoints under ``checkpoints_crossval_<seq>/``).
     The test cohort of ``split`` is never used.
 
