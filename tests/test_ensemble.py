@@ -67,3 +67,59 @@ def test_train_ensemble_members_differ_and_first_member_is_the_plain_network(tmp
     again = train_ensemble(inst, time, event, cfg, seed=4, checkpoint_dir=tmp_path, progress=False)
     assert again.resumed and all(np.array_equal(a, b) for a, b in zip(
         w1, snapshot_variables(again.models[1].variables)))
+
+
+_TORCH_SCRIPT = """
+import hashlib, sys, tempfile
+sys.path.insert(0, "tests")
+from npc_lib.model.backend import configure_backend
+configure_backend("torch")
+import keras
+from npc_lib.model.checkpoint import snapshot_variables
+from npc_lib.model.ensemble import train_ensemble
+from npc_lib.model.train_config import TrainConfig
+from test_training import _toy
+
+inst, time, event, _ = _toy(n=30, seed=1)
+cfg = TrainConfig.for_profile("smoke", {"epochs_pretrain": 1, "epochs_cox": 3, "ensemble_size": 2,
+                                        "val_fraction": 0.0, "average_last": 2})
+
+class Stop(Exception):
+    pass
+
+def digest(ens):
+    h = hashlib.sha256()
+    for m in ens.models:
+        for a in snapshot_variables(m.variables):
+            h.update(a.tobytes())
+    return h.hexdigest()
+
+with tempfile.TemporaryDirectory() as d:
+    whole = digest(train_ensemble(inst, time, event, cfg, seed=3, progress=False))
+    def stop(member, stage, epoch, model):
+        if member == 1 and stage == 2 and epoch == 2:
+            raise Stop
+    try:
+        train_ensemble(inst, time, event, cfg, seed=3, progress=False, checkpoint_dir=d, on_epoch_model=stop)
+    except Stop:
+        pass
+    again = train_ensemble(inst, time, event, cfg, seed=3, progress=False, checkpoint_dir=d)
+    print(keras.backend.backend(), again.resumed, whole == digest(again))
+"""
+
+
+@pytest.mark.slow
+def test_train_ensemble_on_torch_is_reproducible_and_resumes():
+    pytest.importorskip("torch")
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), TF_CPP_MIN_LOG_LEVEL="3")
+    env.pop("KERAS_BACKEND", None)
+    proc = subprocess.run([sys.executable, "-c", _TORCH_SCRIPT], env=env, cwd=root, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "torch True True"
