@@ -17,11 +17,19 @@ per tumour slice. Per patient:
    landmarks, which gives the foreground roughly zero mean and unit variance.
 
 The order follows the paper (interpolation, then normalisation).
+
+Steps 1-3 do not depend on the training patients, only step 4 does: a
+:class:`RawBags` (:func:`raw_bags`) holds every patient's boxes before
+standardisation and their landmarks, so a cross-validation reads each volume
+once and refits the standardiser per fold from the landmarks
+(:meth:`RawBags.fit_standardizer`, :meth:`RawBags.instances`), with exactly
+the numbers of :func:`fit_standardizer` and :func:`build_instances`.
 """
 
 from __future__ import annotations
 
-__all__ = ["InstanceSet", "build_instances", "fit_standardizer", "patient_boxes", "net_scaling"]
+__all__ = ["InstanceSet", "build_instances", "fit_standardizer", "patient_boxes", "net_scaling", "RawBags",
+           "raw_bags"]
 
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -223,6 +231,13 @@ def patient_boxes(
         On the standard scale.
     slice_index : ndarray of int, shape (n_slices,)
     """
+    boxes, z = _raw_boxes(image, roi, target_spacing=target_spacing, box_mm=box_mm, box_px=box_px, centre=centre,
+                          min_area=min_area)
+    return standardizer.map_intensities(boxes, standardizer.image_landmarks(image)), z
+
+
+def _raw_boxes(image, roi, *, target_spacing, box_mm, box_px, centre, min_area) -> tuple[np.ndarray, np.ndarray]:
+    """Tumour boxes on the raw intensity scale (steps 3 without 4): ``(boxes, slice_index)``."""
     target = _check_pair("target_spacing", target_spacing)
     mm = _check_pair("box_mm", box_mm)
     px = _check_pair("box_px", box_px, integer=True)
@@ -231,11 +246,10 @@ def patient_boxes(
         raise ValueError(
             f"box_px {px} exceeds box_mm / target_spacing = {n_t}: resample to a finer target_spacing instead"
         )
-    landmarks = standardizer.image_landmarks(image)
     boxes, z = tumour_boxes(image, roi, n_t, pixel_mm=target, centre=centre, min_area=min_area)
     if px != n_t:
         boxes = resize_boxes(boxes, px)
-    return standardizer.map_intensities(boxes, landmarks), z
+    return boxes, z
 
 
 def fit_standardizer(cohort, sequence: str, train_ids: Sequence[str], **kwargs) -> HistogramStandardizer:
@@ -356,3 +370,103 @@ def build_instances(
         sequence=sequence,
         meta=meta,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class RawBags:
+    """Every patient's tumour boxes before standardisation, with the image landmarks.
+
+    Attributes
+    ----------
+    boxes : list of float arrays, shape (n_slices, H, W)
+        Raw-intensity boxes of each patient (``patient_ids`` order).
+    slice_index : list of int arrays
+        Their axial slices.
+    landmarks : ndarray, shape (n_patients, n_landmarks)
+        Each volume's histogram landmarks (:meth:`HistogramStandardizer.image_landmarks`).
+    patient_ids : list of str
+    sequence : str
+    params : dict
+        ``target_spacing``, ``box_mm``, ``box_px``, ``centre``, ``min_area``.
+    template : HistogramStandardizer
+        Unfitted standardiser whose settings (percentiles, scale, ...) are fitted.
+    """
+
+    boxes: list
+    slice_index: list
+    landmarks: np.ndarray
+    patient_ids: list
+    sequence: str
+    params: dict
+    template: HistogramStandardizer
+
+    def _rows(self, ids, name: str) -> list[int]:
+        pos = {p: i for i, p in enumerate(self.patient_ids)}
+        ids = [str(p) for p in ids]
+        missing = [p for p in ids if p not in pos]
+        if missing:
+            raise ValueError(f"{name}: not in these bags: {missing[:5]}")
+        if not ids or len(set(ids)) != len(ids):
+            raise ValueError(f"{name} must be distinct patients, at least one")
+        return [pos[p] for p in ids]
+
+    def fit_standardizer(self, train_ids: Sequence[str]) -> HistogramStandardizer:
+        """The standardiser :func:`fit_standardizer` fits on ``train_ids`` (from the stored landmarks)."""
+        rows = self._rows(train_ids, "train_ids")
+        s1, s2 = self.template.scale
+        mapped = [s1 + (lm - lm[0]) / (lm[-1] - lm[0]) * (s2 - s1) for lm in self.landmarks[rows]]
+        std = HistogramStandardizer.from_dict({**self.template.to_dict(), "standard_landmarks": None})
+        std.standard_landmarks_ = np.mean(mapped, axis=0)
+        std.n_fitted_ = len(mapped)
+        return std
+
+    def instances(self, ids: Sequence[str], standardizer: HistogramStandardizer) -> InstanceSet:
+        """The :class:`InstanceSet` :func:`build_instances` gives for ``ids`` with ``standardizer``."""
+        rows = self._rows(ids, "ids")
+        loc, scale = net_scaling(standardizer)
+        parts = [standardizer.map_intensities(self.boxes[i], self.landmarks[i]) for i in rows]
+        x = ((np.concatenate(parts) - np.float32(loc)) / np.float32(scale))[..., None]
+        meta = {**self.params, "net_loc": loc, "net_scale": scale, "standardizer": standardizer.to_dict()}
+        return InstanceSet(x=x, bag=np.repeat(np.arange(len(rows)), [self.boxes[i].shape[0] for i in rows]),
+                           patient_ids=[self.patient_ids[i] for i in rows],
+                           slice_index=np.concatenate([self.slice_index[i] for i in rows]),
+                           sequence=self.sequence, meta=meta)
+
+
+def raw_bags(cohort, sequence: str, patient_ids: Sequence[str], *, target_spacing=(1.0, 1.0), box_mm=64.0,
+             box_px=64, centre: str = "roi", min_area: int = 1, n_jobs: int = 1, progress: bool = False,
+             **standardizer_kwargs) -> RawBags:
+    """Read each patient's volume once: raw boxes and landmarks, for any later training subset.
+
+    Parameters are those of :func:`build_instances` (``standardizer_kwargs``
+    those of :class:`HistogramStandardizer`, as for :func:`fit_standardizer`).
+    ``raw_bags(...).instances(ids, raw.fit_standardizer(train_ids))`` equals
+    ``build_instances(cohort, sequence, ids, fit_standardizer(cohort, sequence, train_ids), ...)``.
+    """
+    ids = _check_ids(cohort, patient_ids)
+    if int(n_jobs) != n_jobs or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    template = HistogramStandardizer(**standardizer_kwargs)
+    kw = dict(target_spacing=target_spacing, box_mm=box_mm, box_px=box_px, centre=centre, min_area=min_area)
+
+    def one(pid: str):
+        try:
+            image, roi = cohort.read_image(pid, sequence), cohort.read_roi(pid, sequence)
+            return template.image_landmarks(image), *_raw_boxes(image, roi, **kw)
+        except ValueError as exc:
+            raise ValueError(f"patient {pid}, sequence {sequence}: {exc}") from exc
+
+    with ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
+        results = pool.map(one, ids)
+        if progress:
+            from tqdm import tqdm
+
+            results = tqdm(results, total=len(ids), desc=f"{sequence} boxes")
+        parts = list(results)
+    params = {"target_spacing": list(_check_pair("target_spacing", target_spacing)),
+              "box_mm": list(_check_pair("box_mm", box_mm)),
+              "box_px": list(_check_pair("box_px", box_px, integer=True)), "centre": centre,
+              "min_area": int(min_area)}
+    return RawBags(boxes=[b for _, b, _ in parts], slice_index=[z for _, _, z in parts],
+                   landmarks=np.stack([lm for lm, _, _ in parts]), patient_ids=ids, sequence=sequence,
+                   params=params, template=template)

@@ -102,13 +102,24 @@ def _outcomes(cohort, patient_ids) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _make_instances(cohort, sequence: str, config, progress: bool):
-    """``make(train_ids, ids)``: bags of ``ids`` standardised with a fit on ``train_ids``."""
-    from npc_lib.imaging.instances import build_instances, fit_standardizer
+    """``make(train_ids, ids)``: bags of ``ids`` standardised with a fit on ``train_ids``.
+
+    Each volume is read once, on the first call (:func:`~npc_lib.imaging.instances.raw_bags`:
+    boxes and landmarks do not depend on the training patients); every call
+    then refits the standardiser on its ``train_ids`` alone, so the folds of a
+    cross-validation share the reading and resampling, not the fit.
+    """
+    from npc_lib.imaging.instances import raw_bags
+
+    cache: dict = {}
 
     def make(train_ids, ids):
-        std = fit_standardizer(cohort, sequence, list(train_ids))
-        return build_instances(cohort, sequence, list(ids), std, target_spacing=config.target_spacing,
-                               box_mm=config.box_mm, box_px=config.box_px, n_jobs=_N_JOBS, progress=progress)
+        needed = list(dict.fromkeys([*map(str, train_ids), *map(str, ids)]))
+        if "raw" not in cache or not set(needed) <= set(cache["raw"].patient_ids):
+            cache["raw"] = raw_bags(cohort, sequence, needed, target_spacing=config.target_spacing,
+                                    box_mm=config.box_mm, box_px=config.box_px, n_jobs=_N_JOBS, progress=progress)
+        raw = cache["raw"]
+        return raw.instances(list(ids), raw.fit_standardizer(list(train_ids)))
 
     return make
 
