@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from npc_lib.run.analysis import calibration_by_cohort, cindex_records, model_scores, net_benefit_at
+from npc_lib.run.analysis import (calibration_by_cohort, cindex_records, model_scores, net_benefit_at,
+                                  performance_by_cohort)
 from npc_lib.stats import fit_cox
 
 
@@ -44,3 +45,14 @@ def test_cindex_records_and_net_benefit():
     assert net_benefit_at(d, "m", 0.1) is None
     with pytest.raises(ValueError, match="missing"):
         net_benefit_at(d.drop(columns="net_benefit"), "m", 0.1)
+
+
+def test_performance_by_cohort_nomogram_oracle_and_notes(frame):
+    fit = fit_cox(frame, "time", "event", ["x"])
+    d = frame.assign(patient_id=[f"P{i}" for i in range(len(frame))])
+    truth = pd.DataFrame({"patient_id": d["patient_id"], "lp_total": d["x"]})
+    short = d[d["time"] < 30].iloc[:20]  # followed for less than the last horizon: not estimable
+    table, curves, notes = performance_by_cohort({"a": d, "b": short}, fit, [12.0, 36.0], truth=truth, n_boot=10,
+                                                 n_grid=6)
+    assert set(table["model"]) == {"nomogram", "oracle"} and set(table["cohort"]) == {"a"}
+    assert ("a", "oracle") in curves and len(notes) == 2 and notes[0].startswith("b, nomogram: not estimable")

@@ -9,7 +9,8 @@ net benefit read off a decision-curve table.
 
 from __future__ import annotations
 
-__all__ = ["model_scores", "covariate_sources", "cindex_records", "calibration_by_cohort", "net_benefit_at"]
+__all__ = ["model_scores", "covariate_sources", "cindex_records", "calibration_by_cohort", "net_benefit_at",
+           "performance_by_cohort"]
 
 from typing import Any, Mapping, Sequence
 
@@ -144,3 +145,59 @@ def net_benefit_at(table: pd.DataFrame, model: str, threshold: float) -> float |
     _check_frame(table, ["model", "threshold", "net_benefit"], "table")
     r = table[(table["model"] == model) & np.isclose(table["threshold"], threshold)]["net_benefit"]
     return None if r.empty or pd.isna(r.iloc[0]) else float(r.iloc[0])
+
+
+def performance_by_cohort(cohorts: Mapping[str, pd.DataFrame], fit, times: Sequence[float], *, truth=None,
+                          n_grid: int = 50, n_boot: int = 200, seed: int = 0):
+    """TRIPOD+AI measures of ``fit`` (and of the twin's true survival) in each cohort, with bootstrap CIs.
+
+    Parameters
+    ----------
+    cohorts : mapping
+        ``{cohort name: model frame}`` with ``patient_id``, ``time`` (months), ``event``.
+    fit : fitted Cox model
+        ``linear_predictor(frame)`` and ``predict_survival(frame, times)``.
+    times : sequence of float
+        Horizons (months), increasing; the integrated Brier score runs to the last on
+        ``n_grid`` equally spaced times.
+    truth : DataFrame, optional
+        ORACLE ONLY: ``truth.csv`` (``patient_id``, ``lp_total``); adds an
+        ``"oracle"`` model, the simulator's exact DFS survival
+        (:func:`npc_lib.twin.truth.true_dfs_survival`).
+    n_boot, seed
+        :func:`npc_lib.stats.prediction_performance`.
+
+    Returns
+    -------
+    table : DataFrame
+        ``measure, estimate, lower, upper, cohort, model, n_failed``.
+    curves : dict
+        ``{(cohort, model): {t: CalibrationMetrics}}``.
+    notes : list of str
+        Cohorts and models whose measures are not estimable, and why (e.g. a
+        small cohort followed for less than the last horizon).
+    """
+    from npc_lib.stats import prediction_performance
+    from npc_lib.stats.capture import attempt
+    from npc_lib.twin.truth import true_dfs_survival
+
+    times = [float(t) for t in times]
+    grid = np.linspace(times[-1] / n_grid, times[-1], int(n_grid))
+    parts, curves, notes = [], {}, []
+    for c, d in cohorts.items():
+        _check_frame(d, ["patient_id", "time", "event"], f"cohorts[{c!r}]")
+        preds = {"nomogram": (fit.linear_predictor(d), fit.predict_survival(d, times), fit.predict_survival(d, grid))}
+        if truth is not None:
+            lp = d[["patient_id"]].merge(truth, on="patient_id", how="left")["lp_total"].to_numpy(dtype=float)
+            preds["oracle"] = (lp, true_dfs_survival(lp, times), true_dfs_survival(lp, grid))
+        for name, (risk, s, g) in preds.items():
+            p, why = attempt(prediction_performance, d["time"], d["event"], risk, s, times, grid_surv=g, grid=grid,
+                             n_boot=n_boot, seed=seed)
+            if p is None:
+                notes.append(f"{c}, {name}: not estimable ({'; '.join(why)})")
+                continue
+            parts.append(p.table.assign(cohort=c, model=name, n_failed=p.n_failed))
+            curves[(c, name)] = p.curves
+    columns = ["measure", "estimate", "lower", "upper", "cohort", "model", "n_failed"]
+    table = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    return table, curves, notes
