@@ -161,7 +161,7 @@ def test_notebooks_nomogram_chapter_tripod_measures(smoke_run):
     for measure in ("Uno's C", "Brier at 36", "IPA at 60", "integrated Brier to 60", "ICI at 36", "E90 at 60"):
         r = perf["train"]["nomogram"][measure]
         assert r["estimate"] is not None
-        assert r["lower"] is None or r["lower"] <= r["estimate"] <= r["upper"]
+        assert r["lower"] is None or r["lower"] <= r["upper"]  # a percentile CI need not hold a biased estimate
     assert perf["train"]["oracle"]["Brier at 36"]["estimate"] <= perf["train"]["nomogram"]["Brier at 36"]["estimate"] + 0.05
     groups = Run.open(smoke_run).risk_groups()
     assert set(groups["high_risk"]) <= {0, 1} and len(groups) == m["risk_groups"]["train"]["n_high"] + \

@@ -28,7 +28,7 @@ def test_prediction_performance_equals_the_single_measures(data):
     assert est["Brier at 36"] == pytest.approx(b.brier[0]) and est["IPA at 60"] == pytest.approx(b.ipa[1])
     assert est["integrated Brier to 60"] == pytest.approx(integrated_brier_score(t, e, surv(grid), grid))
     assert est["ICI at 60"] == pytest.approx(calibration_metrics(t, e, 1 - surv([60])[:, 0], 60).ici)
-    assert (p.table["lower"] <= p.table["estimate"]).all() and (p.table["estimate"] <= p.table["upper"]).all()
+    assert (p.table["lower"] <= p.table["upper"]).all()  # percentile CIs; a biased measure may lie outside
     assert set(p.curves) == {36.0, 60.0}
 
 

@@ -134,7 +134,7 @@ def prediction_performance(time, event, risk, surv, times: Sequence[float], *, g
     >>> p = prediction_performance(t, e, x, s, [0.5, 1.0], n_boot=20, seed=1)
     >>> p.table["measure"].tolist()[:3]
     ["Uno's C", 'Brier at 0.5', 'Brier at 1']
-    >>> bool((p.table["lower"] <= p.table["estimate"]).all())
+    >>> bool((p.table["lower"] <= p.table["upper"]).all())
     True
     """
     time, event = check_survival(time, event, name_time="time", name_event="event")
