@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["atomic_path", "atomic_dir", "write_json", "write_csv", "to_strict_json"]
+__all__ = ["atomic_path", "atomic_dir", "write_json", "read_json", "write_csv", "to_strict_json"]
 
 import contextlib
 import json
@@ -79,6 +79,25 @@ def write_json(obj, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
     return Path(path)
+
+
+def read_json(path: str | os.PathLike, what: str, *, hint: str = ""):
+    """Read a JSON file; errors say what it is: ``"<what>: file not found: <path><hint>"`` or ``"... is not JSON"``.
+
+    Examples
+    --------
+    >>> read_json("/nonexistent.json", "model", hint=" (run chapter 06)")
+    Traceback (most recent call last):
+    ...
+    ValueError: model: file not found: /nonexistent.json (run chapter 06)
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{what}: file not found: {path}{hint}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what}: {path} is not JSON: {exc}") from exc
 
 
 def to_strict_json(obj):

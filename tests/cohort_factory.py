@@ -135,3 +135,17 @@ def make_tiny_cohort(
     truth["lp_total"] = truth["lp_clinical"] + truth["lp_image"]
     truth[list(schema.TRUTH_COLUMNS)].to_csv(root / schema.TRUTH_FILE, index=False)
     return root
+
+
+def survival_frame(n=200, seed=0, follow_up=80.0):
+    """Exponential survival with two prognostic covariates ``a``, ``b`` (true ``lp``), one ``noise``."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    lp = 0.8 * x[:, 0] + 0.4 * x[:, 1]
+    t_event = rng.exponential(60.0 * np.exp(-lp))
+    t_cens = rng.uniform(20.0, follow_up, n)
+    df = pd.DataFrame(x, columns=["a", "b", "noise"])
+    df["time"] = np.minimum(t_event, t_cens).round(2)
+    df["event"] = (t_event <= t_cens).astype(int)
+    df["lp"] = lp
+    return df

@@ -7,22 +7,14 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from cohort_factory import survival_frame
 
 from npc_lib.stats.model_selection import infinite_coefficients, select_model, usable_covariates
 from npc_lib.stats.stepwise import stepwise_cox
 
 
 def _cohort(n=200, seed=0, follow_up=80.0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 3))
-    lp = 0.8 * x[:, 0] + 0.4 * x[:, 1]
-    t_event = rng.exponential(60.0 * np.exp(-lp))
-    t_cens = rng.uniform(20.0, follow_up, n)
-    df = pd.DataFrame(x, columns=["a", "b", "noise"])
-    df["time"] = np.minimum(t_event, t_cens).round(2)
-    df["event"] = (t_event <= t_cens).astype(int)
-    df["lp"] = lp
-    return df
+    return survival_frame(n, seed, follow_up)
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ from __future__ import annotations
 __all__ = ["ModelsFile", "write_models", "read_models", "refit_models", "MODELS_VERSION"]
 
 import dataclasses
-import json
 import os
 import warnings
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from npc_lib._io import write_json
+from npc_lib._io import read_json, write_json
 
 MODELS_VERSION = 1
 _MODEL_KEYS = ("covariates", "coef")
@@ -112,12 +111,7 @@ def write_models(path: str | os.PathLike, models: Mapping[str, Mapping[str, Any]
 def read_models(path: str | os.PathLike) -> ModelsFile:
     """Read and validate a ``models.json`` written by :func:`write_models`."""
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"models.json: {path} not found (run chapter 05_models first)")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON: {exc}") from exc
+    data = read_json(path, "models.json", hint=" (run chapter 05_models first)")
     for key in ("endpoint", "time_unit", "ties", "coding", "models"):
         if key not in data:
             raise ValueError(f"{path}: field {key!r} missing")

@@ -39,13 +39,12 @@ __all__ = ["RunConfig", "CohortSettings", "SplitSettings", "resolve_profile", "c
 
 import ast
 import dataclasses
-import json
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from npc_lib._io import write_json
+from npc_lib._io import read_json, write_json
 from npc_lib.model.train_config import PROFILES as TRAIN_PRESETS
 from npc_lib.model.train_config import TrainConfig
 from npc_lib.profiles import params_dir, project_root
@@ -169,14 +168,7 @@ class RunConfig:
     @classmethod
     def read(cls, path: str | os.PathLike) -> "RunConfig":
         """Read a file written by :meth:`write`."""
-        path = Path(path)
-        if not path.is_file():
-            raise ValueError(f"run configuration: {path} not found")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"run configuration: {path} is not JSON: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(read_json(path, "run configuration"))
 
     def replace(self, **changes: Any) -> "RunConfig":
         """A copy with some fields changed."""

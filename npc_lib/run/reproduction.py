@@ -15,7 +15,6 @@ from __future__ import annotations
 
 __all__ = ["reproduction_table", "abstract_verdicts", "read_metrics", "ALPHA"]
 
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -23,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from npc_lib import paper
+from npc_lib._io import read_json
 from npc_lib.report import format_ci, format_p
 
 #: significance level of the verdicts ("significant" = p below it)
@@ -37,13 +37,8 @@ def read_metrics(run_dir: str | Path) -> dict[str, dict[str, Any]]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ValueError(f"run_dir: {run_dir} is not a folder")
-    out = {}
-    for path in sorted(run_dir.glob("*/metrics.json")):
-        try:
-            out[path.parent.name] = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not JSON: {exc}") from exc
-    return out
+    return {path.parent.name: read_json(path, f"chapter {path.parent.name}")
+            for path in sorted(run_dir.glob("*/metrics.json"))}
 
 
 def _num(x) -> float:
@@ -174,6 +169,31 @@ def _significant(p) -> bool:
     return p is not None and np.isfinite(float(p)) and float(p) < ALPHA
 
 
+def _paper_c(model: str, cohort: str) -> float:
+    return float(paper.TABLE2.set_index(["model", "cohort"]).loc[(model, cohort), "c_index"])
+
+
+def _paper_signatures(cohort: str) -> str:
+    lo, hi = paper.SIGNATURE_CINDEX_RANGE[cohort]
+    t2 = paper.TABLE2[(paper.TABLE2["cohort"] == cohort) & paper.TABLE2["model"].str.startswith("DL_")]
+    return f"C {lo:.3f}-{hi:.3f}, p {', '.join(sorted(set(t2['p'])))}"
+
+
+def _paper_improvement(cohort: str) -> str:
+    return (f"{_paper_c('Model_clinic+dl', cohort):.3f} vs {_paper_c('Model_clinic', cohort):.3f}, "
+            f"p {paper.CLINIC_VS_DL_P[cohort]}")
+
+
+def _paper_beats_clinic(cohort: str) -> str:
+    lo, hi = paper.SIGNATURE_CINDEX_RANGE[cohort]
+    return f"{lo:.3f}-{hi:.3f} vs {_paper_c('Model_clinic', cohort):.3f}"
+
+
+def _paper_risk_groups(cohort: str) -> str:
+    r = paper.RISK_GROUPS.set_index("cohort").loc[cohort]
+    return f"HR {r.hr:.2f}, p {r.p}"
+
+
 def _claims(metrics: dict) -> list[tuple[str, str, str, Callable[[], tuple[bool, str]]]]:
     m05, m06, m07, m08 = (metrics.get(k, {}) for k in ("05_models", "06_nomogram", "07_endpoints_subgroups",
                                                       "08_radiomics"))
@@ -220,18 +240,18 @@ def _claims(metrics: dict) -> list[tuple[str, str, str, Callable[[], tuple[bool,
 
     return [
         ("05_models", "Each DL signature correlates with DFS in the training cohort",
-         "C 0.695-0.731, all p < 0.001", lambda: signatures_significant("train")),
-        ("05_models", "Each DL signature correlates with DFS in the test cohort", "C 0.706-0.755, all p < 0.001",
+         _paper_signatures("train"), lambda: signatures_significant("train")),
+        ("05_models", "Each DL signature correlates with DFS in the test cohort", _paper_signatures("test"),
          lambda: signatures_significant("test")),
-        ("05_models", "Model_clinic+dl improves on Model_clinic, training cohort", "0.771 vs 0.640, p < 0.001",
+        ("05_models", "Model_clinic+dl improves on Model_clinic, training cohort", _paper_improvement("train"),
          lambda: improved("train")),
-        ("05_models", "Model_clinic+dl improves on Model_clinic, test cohort", "0.788 vs 0.625, p = 0.001",
+        ("05_models", "Model_clinic+dl improves on Model_clinic, test cohort", _paper_improvement("test"),
          lambda: improved("test")),
-        ("05_models", "Each DL signature beats Model_clinic in the test cohort", "0.706-0.755 vs 0.625",
+        ("05_models", "Each DL signature beats Model_clinic in the test cohort", _paper_beats_clinic("test"),
          lambda: beats_clinic("test")),
-        ("06_nomogram", "High-risk group has shorter DFS, training cohort", "HR 6.12, p < 0.001",
+        ("06_nomogram", "High-risk group has shorter DFS, training cohort", _paper_risk_groups("train"),
          lambda: stratifies("train")),
-        ("06_nomogram", "High-risk group has shorter DFS, validated in the test cohort", "HR 6.90, p < 0.001",
+        ("06_nomogram", "High-risk group has shorter DFS, validated in the test cohort", _paper_risk_groups("test"),
          lambda: stratifies("test")),
         ("07_endpoints_subgroups", "Risk groups separate OS, DMFS and LRFS (Fig. 3)", "all p < 0.001", fig3),
         ("07_endpoints_subgroups", "The nomogram stays prognostic in every subgroup (Fig. D2)",

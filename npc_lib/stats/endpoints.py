@@ -148,6 +148,17 @@ def _cohorts(df: pd.DataFrame, by: str | None):
     return [(str(k), part) for k, part in df.groupby(by, sort=False)]
 
 
+def _endpoint_data(df, endpoints, group, by, time_col, event_col):
+    """``(cohort, endpoint, time, event, high)`` of every cohort and endpoint, each checked."""
+    for cohort, part in _cohorts(df, by):
+        hi = check_group01(part[group].to_numpy(), len(part), name=f"column {group!r}")
+        for ep in endpoints:
+            t, e = check_survival(part[time_col.format(ep)].to_numpy(), part[event_col.format(ep)].to_numpy(),
+                                  name_time=f"column {time_col.format(ep)!r}",
+                                  name_event=f"column {event_col.format(ep)!r}", min_events=0)
+            yield cohort, ep, t, e, hi
+
+
 def endpoint_table(df: pd.DataFrame, endpoints: Sequence[str], *, group: str = "group",
                    by: str | None = "cohort", times: Sequence[float] = (36.0, 60.0),
                    time_col: str = "{}_time", event_col: str = "{}_event", ties: str = "efron") -> pd.DataFrame:
@@ -197,16 +208,11 @@ def endpoint_table(df: pd.DataFrame, endpoints: Sequence[str], *, group: str = "
     cols = [group, *(f.format(e) for e in endpoints for f in (time_col, event_col))]
     check_columns(df, cols)
     rows = []
-    for cohort, part in _cohorts(df, by):
-        hi = check_group01(part[group].to_numpy(), len(part), name=f"column {group!r}")
-        for ep in endpoints:
-            t, e = check_survival(part[time_col.format(ep)].to_numpy(), part[event_col.format(ep)].to_numpy(),
-                                  name_time=f"column {time_col.format(ep)!r}",
-                                  name_event=f"column {event_col.format(ep)!r}", min_events=0)
-            cmp = compare_risk_groups(t, e, hi, ties=ties)
-            rates = _rate_columns(t, e, hi, ts)
-            note = "; ".join(x for x in (cmp.pop("note"), rates.pop("_beyond")) if x)
-            rows.append({"cohort": cohort, "endpoint": ep, **cmp, **rates, "note": note})
+    for cohort, ep, t, e, hi in _endpoint_data(df, endpoints, group, by, time_col, event_col):
+        cmp = compare_risk_groups(t, e, hi, ties=ties)
+        rates = _rate_columns(t, e, hi, ts)
+        note = "; ".join(x for x in (cmp.pop("note"), rates.pop("_beyond")) if x)
+        rows.append({"cohort": cohort, "endpoint": ep, **cmp, **rates, "note": note})
     return pd.DataFrame(rows)
 
 
@@ -233,26 +239,21 @@ def km_curve_table(df: pd.DataFrame, endpoints: Sequence[str], *, group: str = "
     cols = [group, *(f.format(e) for e in endpoints for f in (time_col, event_col))]
     check_columns(df, cols)
     parts = []
-    for cohort, part in _cohorts(df, by):
-        hi = check_group01(part[group].to_numpy(), len(part), name=f"column {group!r}")
-        for ep in endpoints:
-            t, e = check_survival(part[time_col.format(ep)].to_numpy(), part[event_col.format(ep)].to_numpy(),
-                                  name_time=f"column {time_col.format(ep)!r}",
-                                  name_event=f"column {event_col.format(ep)!r}", min_events=0)
-            for k, label in GROUP_LABELS.items():
-                m = hi if k == 1 else ~hi
-                if not m.any():
-                    continue
-                km = kaplan_meier(t[m], e[m])
-                censor = np.array([int(np.sum((t[m] == x) & ~e[m])) for x in km["time"]])
-                km = km.assign(n_censor=censor)
-                if km["time"].iloc[0] > 0:
-                    start = pd.DataFrame({"time": [0.0], "survival": [1.0], "lower": [1.0], "upper": [1.0],
-                                          "n_risk": [int(m.sum())], "n_event": [0], "n_censor": [0]})
-                    km = pd.concat([start, km], ignore_index=True)
-                km = km.assign(cohort=cohort, endpoint=ep, group=label)
-                parts.append(km[["cohort", "endpoint", "group", "time", "survival", "lower", "upper",
-                                 "n_risk", "n_event", "n_censor"]])
+    for cohort, ep, t, e, hi in _endpoint_data(df, endpoints, group, by, time_col, event_col):
+        for k, label in GROUP_LABELS.items():
+            m = hi if k == 1 else ~hi
+            if not m.any():
+                continue
+            km = kaplan_meier(t[m], e[m])
+            censor = np.array([int(np.sum((t[m] == x) & ~e[m])) for x in km["time"]])
+            km = km.assign(n_censor=censor)
+            if km["time"].iloc[0] > 0:
+                start = pd.DataFrame({"time": [0.0], "survival": [1.0], "lower": [1.0], "upper": [1.0],
+                                      "n_risk": [int(m.sum())], "n_event": [0], "n_censor": [0]})
+                km = pd.concat([start, km], ignore_index=True)
+            km = km.assign(cohort=cohort, endpoint=ep, group=label)
+            parts.append(km[["cohort", "endpoint", "group", "time", "survival", "lower", "upper",
+                             "n_risk", "n_event", "n_censor"]])
     return pd.concat(parts, ignore_index=True)
 
 

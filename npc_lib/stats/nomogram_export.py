@@ -48,7 +48,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_path
+from .._io import atomic_path, read_json
 
 MODEL_FORMAT = "npc-nomogram/2"
 _FORMATS = ("npc-nomogram/1", MODEL_FORMAT)  # /1: no clinical coding (written by export_nomogram)
@@ -245,12 +245,7 @@ def read_nomogram_model(path: str | Path) -> dict:
     ``coding`` set to ``None``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"model: file not found: {path}")
-    try:
-        doc = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"model: {path} is not JSON: {exc}") from exc
+    doc = read_json(path, "model")
     try:
         return _check_model(doc)
     except ValueError as exc:

@@ -68,7 +68,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _sps
 
-from ._validation import check_alpha, check_marker, check_survival
+from ._validation import check_alpha, check_marker, check_survival, check_times
 from .kaplan_meier import KaplanMeier
 from .windowed_km import windowed_km
 
@@ -85,14 +85,7 @@ def _check_method(method: str) -> str:
 
 def _check_times_arg(times, time: np.ndarray, event: np.ndarray, name: str) -> np.ndarray:
     """Each evaluation time needs an event at or before it and a subject beyond it."""
-    try:
-        ts = np.atleast_1d(np.asarray(times, dtype=float))
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be numeric") from None
-    if ts.ndim != 1 or ts.size == 0:
-        raise ValueError(f"{name} must be a number or a 1-d sequence of numbers")
-    if not np.all(np.isfinite(ts)):
-        raise ValueError(f"{name} contains NaN or infinite values")
+    ts = check_times(times, name=name)
     first_event = time[event].min()
     for t in ts:
         if t < first_event:
