@@ -126,6 +126,6 @@ def test_real_mr_cohort_runs_the_smoke_book(tmp_path):
         assert (run / Path(chapter).name / ".stamp").is_file(), chapter
     assert sorted(p.name for p in (run / "04_signatures").glob("signature_T*.csv")) == [
         "signature_T1.csv", "signature_T1C.csv", "signature_T2.csv"]
-    verdicts = json.loads((run / "10_reproduction" / "metrics.json").read_text())["verdicts"]
+    verdicts = json.loads((run / "12_reproduction" / "metrics.json").read_text())["verdicts"]
     assert set(verdicts.values()) <= {"held", "not held", "not assessed"}
     assert not any(p.name.startswith(".") for p in cohort.iterdir())  # nothing written into the cohort

@@ -7,7 +7,8 @@ quotes them):
 1. Leaves: ``npc_lib._io``, ``npc_lib.report``, ``npc_lib.paper`` and
    ``npc_lib.profiles`` import nothing of npc_lib.
 2. ``npc_lib.cohort`` (the data contract, loading, splitting) imports only ``_io``.
-3. ``npc_lib.twin`` (the simulator) imports only ``_io`` and ``npc_lib.cohort.schema``.
+3. ``npc_lib.twin`` (the simulator) and ``npc_lib.dicom`` (DICOM import) import only ``_io``
+   and ``npc_lib.cohort.schema``.
 4. ``npc_lib.stats`` (statistics on arrays and DataFrames) imports only ``_io``: nothing of Keras/TensorFlow/PyTorch, imaging, model, cohort, twin, plots,
    radiomics, runners, run or cli.
 5. ``npc_lib.imaging`` imports only ``_io`` and ``cohort`` (the ``Volume`` type), no Keras.
@@ -41,7 +42,7 @@ MAX_LINES = 600
 
 LEAVES = {"npc_lib._io", "npc_lib.report", "npc_lib.paper", "npc_lib.profiles"}
 EVERY_PART = {"npc_lib._io", "npc_lib.report", "npc_lib.paper", "npc_lib.profiles", "npc_lib.cohort",
-              "npc_lib.twin", "npc_lib.stats", "npc_lib.imaging", "npc_lib.radiomics", "npc_lib.model",
+              "npc_lib.twin", "npc_lib.dicom", "npc_lib.stats", "npc_lib.imaging", "npc_lib.radiomics", "npc_lib.model",
               "npc_lib.plots", "npc_lib.run", "npc_lib.runners", "npc_lib.cli"}
 
 #: part -> npc_lib parts it may import (besides itself); a part is a package or a root module
@@ -49,6 +50,7 @@ ALLOWED = {
     **{leaf: set() for leaf in LEAVES},
     "npc_lib.cohort": {"npc_lib._io"},
     "npc_lib.twin": {"npc_lib._io", "npc_lib.cohort.schema"},
+    "npc_lib.dicom": {"npc_lib._io", "npc_lib.cohort.schema"},
     "npc_lib.stats": {"npc_lib._io"},
     "npc_lib.imaging": {"npc_lib._io", "npc_lib.cohort"},
     "npc_lib.radiomics": {"npc_lib._io", "npc_lib.cohort", "npc_lib.imaging", "npc_lib.stats"},

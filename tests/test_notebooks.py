@@ -12,12 +12,6 @@ from npc_lib.runners.book import build_book, chapters, run_chapters
 pytestmark = pytest.mark.notebooks
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run_smoke")
-    return run_chapters("smoke", out=out, progress=False)
-
-
 def _metrics(run: Path, chapter: str) -> dict:
     return json.loads((run / chapter / "metrics.json").read_text())
 
@@ -204,9 +198,9 @@ def test_notebooks_calculator_chapter_and_readme_command(smoke_run, capsys):
 
 
 def test_notebooks_reproduction_and_tripod_chapters(smoke_run):
-    m = _metrics(smoke_run, "10_reproduction")
+    m = _metrics(smoke_run, "12_reproduction")
     assert set(m["verdicts"].values()) <= {"held", "not held", "not assessed"}
     assert len(m["verdicts"]) >= 9 and m["n_numbers"] >= 40
     assert "not assessed" not in m["verdicts"].values()  # every chapter ran
-    t = _metrics(smoke_run, "11_tripod")
+    t = _metrics(smoke_run, "13_tripod")
     assert sum(t["status_counts"].values()) == t["subitems"] == 52
