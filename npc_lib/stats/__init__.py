@@ -23,6 +23,9 @@ Discrimination
 Calibration and prediction error
     :mod:`.calibration` rms ``calibrate``; :mod:`.calibration_metrics` ICI,
     E50, E90; :mod:`.brier` IPCW Brier score, IPA, integrated Brier score.
+Transport to new patients
+    :mod:`.transport` calibration slope, observed/expected, Poisson
+    calibration (Crowson), baseline update for recalibration.
 Clinical usefulness
     :mod:`.decision_curve` net benefit.
 Nomogram
@@ -57,6 +60,9 @@ from .calibration import CalibrationResult, CalibrationTest, calibration_curve
 from .calibration_metrics import CalibrationMetrics, calibration_metrics
 from .brier import brier_score, integrated_brier_score
 from .prediction_performance import PredictionPerformance, prediction_performance
+# transport of a model to new patients (external validation, model updating)
+from .transport import (BaselineUpdate, CalibrationSlope, ObservedExpected, PoissonCalibration,
+                        calibration_slope, observed_expected, poisson_calibration, update_baseline)
 # clinical usefulness, nomogram
 from .decision_curve import decision_curve
 from .nomogram import DataDist, Nomogram, datadist, r_pretty
