@@ -251,3 +251,15 @@ def test_poisson_calibration_drops_zero_expected_like_a_glm_on_kept_rows():
 def test_transport_bad_input_names_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_transport_near_equal_times_are_ties_as_r_timefix():
+    time, event, lp = _tied_data()
+    jitter = time * (1 + 1e-13 * (np.arange(time.size) % 3))      # floating-point noise, e.g. unit conversion
+    risk = 1 / (1 + np.exp(-lp))
+    a, b = stats.calibration_slope(time, event, lp), stats.calibration_slope(jitter, event, lp)
+    assert (b.slope, b.se) == pytest.approx((a.slope, a.se), rel=1e-10)
+    a, b = stats.observed_expected(time, event, risk, 6.5), stats.observed_expected(jitter, event, risk, 6.5)
+    assert (b.observed, b.se_log_observed) == pytest.approx((a.observed, a.se_log_observed), rel=1e-10)
+    a, b = stats.update_baseline(time, event, lp, [3.5, 9.5]), stats.update_baseline(jitter, event, lp, [3.5, 9.5])
+    np.testing.assert_allclose(b.cumhaz, a.cumhaz, rtol=1e-10)

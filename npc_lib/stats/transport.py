@@ -55,6 +55,7 @@ from scipy import stats as _sps
 from ._validation import check_marker, check_probability, check_survival, check_time_point, check_times
 from .cox import fit_cox
 from .kaplan_meier import KaplanMeier
+from .weighted_concordance import aeq_times
 
 _Z975 = float(_sps.norm.ppf(0.975))
 _GLM_EPSILON, _GLM_MAXIT = 1e-8, 25     # R's glm.control() defaults
@@ -129,6 +130,7 @@ def calibration_slope(time, event, lp) -> CalibrationSlope:
     """
     t, e = check_survival(time, event)
     x = check_marker(lp, t.size, "lp")
+    t = aeq_times(t)                                       # coxph's timefix: near-equal times are ties
     fit = fit_cox(pd.DataFrame({"time": t, "event": e.astype(int), "lp": x}), "time", "event", ["lp"])
     b, se = float(fit.params["lp"]), float(fit.summary.loc["lp", "se"])
     return CalibrationSlope(slope=b, se=se, lower=b - _Z975 * se, upper=b + _Z975 * se,
@@ -211,7 +213,7 @@ def observed_expected(time, event, predicted_risk, t) -> ObservedExpected:
     expected = float(risk.mean())
     if expected == 0:
         raise ValueError("predicted_risk is 0 for every patient: O/E is undefined")
-    km = KaplanMeier.fit(tt, e)
+    km = KaplanMeier.fit(aeq_times(tt), e)                 # survfit's timefix
     s = float(km.survival_at([t])[0])
     observed = 1.0 - s
     ratio = observed / expected
@@ -406,6 +408,7 @@ def update_baseline(time, event, lp, times, slope: float = 1.0) -> BaselineUpdat
     x = check_marker(lp, t.size, "lp", allow_constant=True)
     at = check_times(times)
     s = _check_slope(slope)
+    t = aeq_times(t)                                       # coxph's timefix: near-equal times are ties
     eta = s * x
     shift = float(eta.max())
     order = np.argsort(t, kind="stable")
