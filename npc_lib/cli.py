@@ -119,11 +119,10 @@ def _time_label(t: float, unit: str) -> str:
 
 
 def _cmd_nomogram(args) -> int:
-    from .cohort.covariates import clinical_coding
     from .stats.nomogram_export import NomogramCalculator
 
-    calc = NomogramCalculator.from_json(args.model, coding=clinical_coding())
-    result = calc.predict_clinical(_parse_values(args.value), fill_missing=args.fill_missing)
+    calc = NomogramCalculator.from_json(args.model)
+    result = calc.predict_clinical(_parse_values(args.value), fill_missing=args.fill_missing, times=args.time)
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))
         return 0
@@ -144,6 +143,8 @@ def _cmd_nomogram(args) -> int:
     if result["outside_axis"]:
         print("outside the nomogram's axis (points extrapolated): "
               + ", ".join(labels.get(c, c) for c in result["outside_axis"]))
+    if calc.update:
+        print(f"model {calc.name}: {calc.update['kind']} update of {calc.parent['name']}")
     return 0
 
 
@@ -190,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--fill-missing", action="store_true",
                    help="set a variable not given to the model's adjust-to value (training median or "
                         "reference level) instead of stopping; the output names each one")
+    m.add_argument("--time", type=float, action="append", metavar="T",
+                   help="DFS at T (the model's time unit, e.g. months); repeat for several (default: the model's)")
     m.add_argument("--json", action="store_true", help="print the result as JSON")
     m.set_defaults(func=_cmd_nomogram)
 

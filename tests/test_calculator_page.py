@@ -66,9 +66,10 @@ def test_calculator_html_rejects_bad_model(docs):
     doc["adjust_to"]["age"] = float("nan")
     with pytest.raises(ValueError, match=r"adjust_to\['age'\]: not a finite number"):
         calculator_html(doc)
-    legacy = {k: v for k, v in docs["subset"].items() if k not in ("coding", "adjust_to")}
-    with pytest.raises(ValueError, match="no clinical coding"):
-        calculator_html({**legacy, "format": "npc-nomogram/1"})
+    with pytest.raises(ValueError, match="format 'npc-nomogram/1' is not read"):
+        calculator_html({**docs["subset"], "format": "npc-nomogram/1"})
+    with pytest.raises(ValueError, match="lacks the field 'coding'"):
+        calculator_html({k: v for k, v in docs["subset"].items() if k != "coding"})
     with pytest.raises(ValueError, match=r"values: unknown variable\(s\) \['agee'\]"):
         calculator_html(docs["subset"], values={"agee": 1})
     with pytest.raises(ValueError, match="element_id"):
@@ -132,7 +133,7 @@ class Page:
     def result(self, calc: NomogramCalculator) -> dict:
         return {"points": {c: self.number(f'tr[data-covariate="{c}"] .npc-points') for c in calc.covariates},
                 "total_points": self.number(".npc-total"),
-                "survival": {t: self.number(f'.npc-survival[data-time="{t:g}"]') for t in calc.cumhaz}}
+                "survival": {t: self.number(f'.npc-survival[data-time="{t!r}"]') for t in calc.times}}
 
     def status(self) -> str:
         return self.page.inner_text(".npc-status")

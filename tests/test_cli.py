@@ -42,14 +42,16 @@ def test_cli_nomogram_from_exported_model(tmp_path, capsys):
 
     from npc_lib.stats.cox import fit_cox
     from npc_lib.stats.nomogram import Nomogram
-    from npc_lib.stats.nomogram_export import export_nomogram
+    from npc_lib.stats.nomogram_export import write_nomogram_model
 
     rng = np.random.default_rng(1)
     d = pd.DataFrame({"age": rng.normal(45, 10, 120).round(), "ebv_dna_ge_4000": rng.integers(0, 2, 120) * 1.0})
     d["t"] = rng.exponential(50, 120) + 1
     d["e"] = (rng.random(120) < 0.6).astype(int)
     nom = Nomogram.from_cox(fit_cox(d, "t", "e", ["age", "ebv_dna_ge_4000"]), d[["age", "ebv_dna_ge_4000"]])
-    model = export_nomogram(nom, [36, 60], tmp_path / "nomogram.json")
+    coding = {"age": {"variable": "age", "kind": "number"},
+              "ebv_dna_ge_4000": {"variable": "ebv_dna", "kind": "threshold", "op": ">=", "cut": 4000}}
+    model = write_nomogram_model(nom, tmp_path / "nomogram.json", times=[36, 60], coding=coding)
     assert main(["nomogram", "--model", str(model), "--value", "age=50", "--value", "ebv_dna=5000", "--json"]) == 0
     import json
 

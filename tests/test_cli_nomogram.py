@@ -8,7 +8,8 @@ from nomogram_models import ALL_COVARIATES, SUBSET, fitted
 
 from npc_lib.cli import main
 from npc_lib.cohort.covariates import clinical_coding
-from npc_lib.stats.nomogram_export import NomogramCalculator, export_nomogram, write_nomogram_model
+from npc_lib.stats.nomogram_export import (NomogramCalculator, read_nomogram_model, updated_nomogram_model,
+                                           write_model_document, write_nomogram_model)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 VALUES = ["age=50", "sex=F", "hgb=135", "alb=44", "crp=2.5", "ldh=500", "ebv_dna=3200", "family_history=no",
@@ -118,15 +119,30 @@ def test_cli_nomogram_bad_model_file(tmp_path, capsys):
     assert "model: file not found" in capsys.readouterr().err
 
 
-def test_cli_nomogram_legacy_model_file(tmp_path, capsys):
-    """A format-1 file (no coding inside) is coded with the library's clinical coding."""
-    nom, _ = fitted(("age", "ebv_dna_ge_4000", "DL_T1_sig"))
-    path = export_nomogram(nom, [36, 60], tmp_path / "old.json")
-    assert main(cli_args(["age=50", "ebv_dna=5000", "DL_T1_sig=0.4"], path, "--json")) == 0
+def test_cli_nomogram_any_time_and_updated_model(models, tmp_path, capsys):
+    """--time gives DFS at any time; a recalibrated model (parent, update) is read unchanged."""
+    doc = read_nomogram_model(models["subset"])
+    new = updated_nomogram_model(doc, kind="recalibration", slope=0.8, baseline_times=[10.0, 40.0],
+                                 baseline_cumhaz=[0.02, 0.1], cohort="centre B")
+    path = write_model_document(new, tmp_path / "recalibrated.json")
+    assert main(cli_args(VALUES, path, "--time", "24", "--time", "50.5", "--json")) == 0
     got = json.loads(capsys.readouterr().out)
-    assert got["covariate_values"] == {"age": 50.0, "ebv_dna_ge_4000": 1.0, "DL_T1_sig": 0.4}
-    coded = pd.DataFrame([got["covariate_values"]])
-    assert got["total_points"] == pytest.approx(float(nom.total_points(coded)[0]), rel=1e-12)
+    values = dict(v.split("=", 1) for v in VALUES)
+    expected = NomogramCalculator.from_json(path).predict_clinical(values, times=[24, 50.5])
+    assert got["survival"] == {"24.0": expected["survival"][24.0], "50.5": expected["survival"][50.5]}
+    assert main(cli_args(VALUES, path, "--time", "24")) == 0
+    out = capsys.readouterr().out
+    assert "2-year DFS (24 months)" in out and "3-year" not in out
+    assert "model Model_clinic+dl (recalibrated): recalibration update of Model_clinic+dl" in out
+
+
+def test_cli_nomogram_refuses_an_old_format(models, tmp_path, capsys):
+    doc = json.loads(models["subset"].read_text())
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({**doc, "format": "npc-nomogram/1"}))
+    assert main(cli_args(VALUES, path)) == 2
+    assert "format 'npc-nomogram/1' is not read by this version of npc_lib (it reads npc-nomogram/3)" \
+        in capsys.readouterr().err
 
 
 def test_cli_nomogram_full_model_has_every_readme_variable(models):

@@ -8,8 +8,10 @@ from nomogram_models import ALL_COVARIATES, SUBSET, clinical_frame, fitted, mode
 from npc_lib.cohort.covariates import AXIS_LABELS, CODING, SIGNATURES, clinical_coding, code_clinical
 from npc_lib.stats.cox import fit_cox
 from npc_lib.stats.nomogram import Nomogram
-from npc_lib.stats.nomogram_export import (MODEL_FORMAT, NomogramCalculator, export_nomogram, nomogram_model,
-                                           read_nomogram_model, write_nomogram_model)
+from npc_lib.stats.nomogram_export import (MODEL_FORMAT, NomogramCalculator, nomogram_model, read_nomogram_model,
+                                           updated_nomogram_model, write_model_document, write_nomogram_model)
+
+NUMBER_CODING = {c: {"variable": c, "kind": "number"} for c in ("age", "ebv", "sig")}
 
 RAW = {"age": 50, "sex": "F", "hgb": 135, "family_history": "no", "smoking": "yes", "drinking": "no",
        "who_type": "III", "alb": 44.0, "crp": 2.5, "ldh": 500, "ebv_dna": 3200,
@@ -43,7 +45,7 @@ def subset():
 
 def test_calculator_matches_nomogram(nomogram, tmp_path):
     nom, d = nomogram
-    path = export_nomogram(nom, [36, 60], tmp_path / "nomogram.json")
+    path = write_nomogram_model(nom, tmp_path / "nomogram.json", times=[36, 60], coding=NUMBER_CODING)
     calc = NomogramCalculator.from_json(path)
     for i in range(5):
         row = d.iloc[[i]][["age", "ebv", "sig"]]
@@ -56,7 +58,8 @@ def test_calculator_matches_nomogram(nomogram, tmp_path):
 
 
 def test_calculator_missing_field(nomogram, tmp_path):
-    calc = NomogramCalculator.from_json(export_nomogram(nomogram[0], [36], tmp_path / "m.json"))
+    calc = NomogramCalculator.from_json(write_nomogram_model(nomogram[0], tmp_path / "m.json", times=[36],
+                                                             coding=NUMBER_CODING))
     with pytest.raises(ValueError, match=r"values: missing field\(s\) \['sig'\]"):
         calc.predict({"age": 50, "ebv": 1})
 
@@ -75,7 +78,7 @@ def test_calculator_rejects_other_json(tmp_path):
 
 def test_export_needs_times(nomogram, tmp_path):
     with pytest.raises(ValueError, match="times"):
-        export_nomogram(nomogram[0], [], tmp_path / "m.json")
+        write_nomogram_model(nomogram[0], tmp_path / "m.json", times=[], coding=NUMBER_CODING)
     with pytest.raises(ValueError, match="times: must be distinct and positive"):
         write_nomogram_model(nomogram[0], tmp_path / "m.json", times=[36, 36], coding={})
 
@@ -200,6 +203,15 @@ def test_write_needs_a_rule_per_covariate(tmp_path):
     (lambda d: d.update(scale=-1.0), "field 'scale' must be positive"),
     (lambda d: d["axis_range"].update(alb=[50.0, 30.0]), r"field axis_range\['alb'\] must be \[low, high\]"),
     (lambda d: d["axis_range"].update(alb=[None, 30.0]), r"field axis_range\['alb'\]: expected a number"),
+    (lambda d: d["baseline_cumhazard_at_center"]["cumhaz"].reverse(), "'cumhaz' must be non-negative and non-decr"),
+    (lambda d: d["baseline_cumhazard_at_center"]["times"].reverse(), "'times' must be non-negative and strictly"),
+    (lambda d: d["baseline_cumhazard_at_center"].pop("times"), "must be {'times': \\[...\\], 'cumhaz'"),
+    (lambda d: d.update(times=[36, -1]), "field 'times'"),
+    (lambda d: d.update(update={"kind": "baseline"}), "field 'update' needs a 'parent'"),
+    (lambda d: d.update(parent={"name": "m", "sha256": "xyz"}), "'sha256' must be 64 lower-case hex"),
+    (lambda d: d.update(parent={"name": "m"}, update={"kind": "rescaled"}), "'kind' must be one of"),
+    (lambda d: d.update(parent={"name": "m"}, update={"kind": "recalibration"}), r"update.slope: expected a number"),
+    (lambda d: d.update(parent={"name": "m", "n": [1, 2]}), "must be strings, numbers or null"),
 ])
 def test_read_rejects_bad_field(tmp_path, change, message):
     doc = model_doc(SUBSET)
@@ -208,24 +220,6 @@ def test_read_rejects_bad_field(tmp_path, change, message):
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match=f"model: {path}: .*" + message):
         read_nomogram_model(path)
-
-
-def test_legacy_file_needs_coding(tmp_path):
-    nom = Nomogram.from_cox(*_ebv_age_fit())
-    path = export_nomogram(nom, [36], tmp_path / "old.json")
-    with pytest.raises(ValueError, match="no clinical coding"):
-        NomogramCalculator.from_json(path).predict_clinical({"age": 50, "ebv_dna": 5000})
-    calc = NomogramCalculator.from_json(path, coding=clinical_coding())
-    assert calc.encode({"age": 50, "ebv_dna": 5000, "ldh": 200}) == ({"age": 50.0, "ebv_dna_ge_4000": 1.0}, {},
-                                                                      ["ldh"])
-
-
-def _ebv_age_fit():
-    rng = np.random.default_rng(1)
-    d = pd.DataFrame({"age": rng.normal(45, 10, 120).round(), "ebv_dna_ge_4000": rng.integers(0, 2, 120) * 1.0})
-    d["t"] = rng.exponential(50, 120) + 1
-    d["e"] = (rng.random(120) < 0.6).astype(int)
-    return fit_cox(d, "t", "e", ["age", "ebv_dna_ge_4000"]), d[["age", "ebv_dna_ge_4000"]]
 
 
 def test_fill_missing_agrees_with_chapter_06_example(full):
@@ -239,3 +233,70 @@ def test_fill_missing_agrees_with_chapter_06_example(full):
     r = calc.predict_clinical(paper.FIGURE2_EXAMPLE["inputs"], fill_missing=True)
     assert r["total_points"] == pytest.approx(float(nom.total_points(row)[0]), rel=1e-12)
     assert sorted(filled) == sorted(c for c in nom.covariates if CODING.get(c, (c,))[0] in r["filled"])
+
+
+def test_survival_at_any_time_matches_nomogram(nomogram, tmp_path):
+    """The file's step function gives rms's survival at every time, jumps and extrapolation included."""
+    nom, d = nomogram
+    calc = NomogramCalculator.from_json(write_nomogram_model(nom, tmp_path / "m.json", times=[36, 60],
+                                                             coding=NUMBER_CODING))
+    jumps = np.asarray(calc.cumhaz_times)
+    times = sorted({0.01, 7.3, 36.0, 59.99, 60.0, 500.0, *jumps[:3], *(jumps[:3] - 1e-9), float(jumps[-1])})
+    for i in (0, 3):
+        row = d.iloc[[i]][["age", "ebv", "sig"]]
+        r = calc.predict(row.iloc[0].to_dict(), times=times)
+        assert list(r["survival"]) == times
+        for t in times:
+            assert r["survival"][t] == float(nom.survival([r["total_points"]], t)[0])
+        assert r["xbeta"] == pytest.approx(float(nom.model.linear_predictor(row)[0]), rel=1e-12)
+    assert calc.predict(row.iloc[0].to_dict())["survival"].keys() == {36.0, 60.0}
+    with pytest.raises(ValueError, match="times: must be distinct and positive"):
+        calc.predict(row.iloc[0].to_dict(), times=[0])
+
+
+def test_baseline_is_an_aggregate(nomogram):
+    """The baseline holds one jump per distinct event time, and no per-patient record."""
+    nom, d = nomogram
+    doc = nomogram_model(nom, times=[36], coding=NUMBER_CODING)
+    step = doc["baseline_cumhazard_at_center"]
+    assert step["times"] == sorted(set(d.loc[d["e"] == 1, "t"]))
+    assert len(step["cumhaz"]) == len(step["times"]) < len(d)
+    assert set(doc) == {"format", "name", "covariates", "labels", "beta", "xbeta_min", "scale", "center",
+                        "intercept", "time_unit", "times", "baseline_cumhazard_at_center", "coding",
+                        "other_variables", "adjust_to", "axis_range", "parent", "update"}
+
+
+def test_read_names_the_format_it_got_and_reads(tmp_path):
+    doc = {**model_doc(SUBSET), "format": "npc-nomogram/2"}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match=r"format 'npc-nomogram/2' is not read .*reads npc-nomogram/3"):
+        read_nomogram_model(path)
+
+
+def test_updated_models_keep_points_and_name_their_parent(tmp_path):
+    doc = model_doc(SUBSET)
+    calc = NomogramCalculator.from_model(doc)
+    H0 = {"baseline_times": [6.0, 30.0, 50.0], "baseline_cumhaz": [0.01, 0.05, 0.2]}
+    base = updated_nomogram_model(doc, kind="baseline", **H0, parent={"sha256": "0" * 64}, cohort="centre B")
+    recal = updated_nomogram_model(doc, kind="recalibration", slope=0.7, **H0, n=120, events=30)
+    assert base["parent"] == {"name": "Model_clinic+dl", "sha256": "0" * 64}
+    assert base["update"] == {"cohort": "centre B", "kind": "baseline"}
+    assert recal["update"] == {"n": 120, "events": 30, "kind": "recalibration", "slope": 0.7}
+    assert recal["coding"] == doc["coding"] and recal["times"] == doc["times"]
+    for new, s in ((base, 1.0), (recal, 0.7)):
+        path = write_model_document(new, tmp_path / f"{s}.json")
+        got = NomogramCalculator.from_json(path)
+        assert got.update == new["update"] and got.parent == new["parent"]
+        for t in (5.0, 6.0, 36.0, 80.0):
+            r, r0 = got.predict_clinical(RAW, times=[t]), calc.predict_clinical(RAW)
+            assert r["points"] == pytest.approx(r0["points"], rel=1e-12, abs=1e-9)
+            h = {5.0: 0.0, 6.0: 0.01, 36.0: 0.05, 80.0: 0.2}[t]
+            assert r["survival"][t] == pytest.approx(np.exp(-h * np.exp(s * r0["xbeta"])), rel=1e-12)
+            assert r["xbeta"] == pytest.approx(s * r0["xbeta"], rel=1e-12)
+    with pytest.raises(ValueError, match="slope: a baseline update keeps"):
+        updated_nomogram_model(doc, kind="baseline", slope=0.7, **H0)
+    with pytest.raises(ValueError, match="slope: must be positive"):
+        updated_nomogram_model(doc, kind="recalibration", slope=-0.7, **H0)
+    with pytest.raises(ValueError, match="refit"):
+        updated_nomogram_model(doc, kind="refit", **H0)

@@ -185,7 +185,7 @@ def test_notebooks_calculator_chapter_and_readme_command(smoke_run, capsys):
     from npc_lib.cli import main
 
     m = _metrics(smoke_run, "09_calculator")
-    assert m["cli_status"] == 0 and m["format"] == "npc-nomogram/2"
+    assert m["cli_status"] == 0 and m["format"] == "npc-nomogram/3"
     page = (smoke_run / "09_calculator" / "calculator.html").read_text(encoding="utf-8")
     assert "<form" in page and "fetch(" not in page
     model = str(smoke_run / "06_nomogram" / "nomogram.json")

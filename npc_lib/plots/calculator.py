@@ -37,8 +37,6 @@ def _check_model(model) -> tuple[dict, NomogramCalculator]:
     if not isinstance(model, Mapping):
         raise ValueError(f"model must be a model document (dict), got {type(model).__name__}")
     calc = NomogramCalculator.from_model(model)
-    if calc.coding is None:
-        raise ValueError("model: no clinical coding (format npc-nomogram/1); write it with write_nomogram_model")
     try:
         json.dumps(model, allow_nan=False)
     except ValueError as exc:
@@ -122,6 +120,11 @@ _JS = r"""
     }
     return Number(raw);
   }
+  function cumhaz(t) {  // the baseline's right-continuous step function at t
+    var step = model.baseline_cumhazard_at_center, h = 0;
+    for (var i = 0; i < step.times.length && step.times[i] <= t; i++) h = step.cumhaz[i];
+    return h;
+  }
   function code(r, raw) {
     if (r.kind === "level") return raw === r.level ? 1 : 0;
     var x = parse(r, raw);
@@ -136,7 +139,7 @@ _JS = r"""
     el.textContent = text;
   }
   function clear() {
-    root.querySelectorAll(".npc-points,.npc-total,.npc-survival").forEach(function (el) { setOut(el, null, "-"); });
+    root.querySelectorAll(".npc-points,.npc-coded,.npc-total,.npc-survival").forEach(function (el) { setOut(el, null, "-"); });
   }
   function message(errors, notes) {
     status.innerHTML = "";
@@ -173,14 +176,14 @@ _JS = r"""
       total += p;
       var row = root.querySelector('tr[data-covariate="' + c + '"]');
       setOut(row.querySelector(".npc-points"), p, p.toFixed(1));
-      row.querySelector(".npc-coded").textContent = describe(coding[c], x[c]);
+      setOut(row.querySelector(".npc-coded"), x[c], describe(coding[c], x[c]));
       var rg = model.axis_range && model.axis_range[c];
       if (rg && !(rg[0] <= x[c] && x[c] <= rg[1])) outside.push(model.labels[c] || c);
     });
     var lp = model.intercept + total / model.scale;
     setOut(root.querySelector(".npc-total"), total, total.toFixed(1));
     root.querySelectorAll(".npc-survival").forEach(function (el) {
-      var s = Math.exp(-model.baseline_cumhazard_at_center[el.getAttribute("data-time")] * Math.exp(lp));
+      var s = Math.exp(-cumhaz(Number(el.getAttribute("data-time"))) * Math.exp(lp));
       setOut(el, s, (100 * s).toFixed(1) + " %%");
     });
     var notes = filled.map(function (f) { return "Not given, set to the model's adjust-to value: " + f; });
@@ -195,7 +198,7 @@ _JS = r"""
 """
 
 
-def _time_label(t: str, unit: str) -> str:
+def _time_label(t: float, unit: str) -> str:
     tf = float(t)
     if unit == "months" and tf % 12 == 0:
         return f"{tf / 12:g}-year DFS ({tf:g} months)"
@@ -221,13 +224,13 @@ def _fragment(model: dict, calc: NomogramCalculator, values: dict[str, str], uid
         rows.append(f'<tr><td><label for="{uid}-{e(name)}">{e(v["label"])}</label></td><td>{field}{unit}</td></tr>')
     labels = model.get("labels") or {}
     points = "".join(
-        f'<tr data-covariate="{e(c)}"><td>{e(labels.get(c, c))}</td><td class="npc-coded"></td>'
+        f'<tr data-covariate="{e(c)}"><td>{e(labels.get(c, c))}</td><td class="npc-coded" data-value=""></td>'
         f'<td class="npc-num npc-points" data-value="">-</td></tr>' for c in calc.covariates)
     unit = str(model.get("time_unit", "months"))
     surv = "".join(
         f'<tr class="npc-result"><td colspan="2">{e(_time_label(t, unit))}</td>'
-        f'<td class="npc-num npc-survival" data-time="{e(t)}" data-value="">-</td></tr>'
-        for t in model["baseline_cumhazard_at_center"])
+        f'<td class="npc-num npc-survival" data-time="{t!r}" data-value="">-</td></tr>'
+        for t in calc.times)
     name = f" ({e(model['name'])})" if model.get("name") else ""
     return f"""<div class="npc-calc" id="{uid}">
 <style>{_CSS}</style>

@@ -30,6 +30,7 @@ __all__ = [
     "check_times",
     "check_time_point",
     "check_alpha",
+    "check_number",
 ]
 
 import numpy as np
@@ -220,6 +221,19 @@ def check_time_point(t, time: np.ndarray, name: str = "t") -> float:
     if t > last:
         raise ValueError(f"{name}={t:g} is beyond the last follow-up time ({last:g})")
     return t
+
+
+def check_number(value, name: str) -> float:
+    """One finite number (not a bool, not a string); errors name ``name``.
+
+    >>> check_number(3, "scale")
+    3.0
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name}: not a finite number ({value})")
+    return float(value)
 
 
 def check_alpha(alpha, name: str = "alpha") -> float:
