@@ -4,8 +4,10 @@ Simulated data: marker ``x ~ N(0, 1)``, event times ``Exp(rate = exp(x))``,
 censoring ``Exp(rate = 0.5)``; AUC, Brier score and calibration at ``t = 0.5``
 and ``1.0``, integrated Brier score on 50 times up to 1.0, predicted survival
 the true ``S(t | x) = exp(-exp(x) t)`` (for calibration a miscalibrated
-``1 - exp(-0.5 exp(0.8 x) t)``). Each timing is the best of ``repeats`` runs
-(3 below n = 10^5, 1 at 10^5) and includes input validation.
+``1 - exp(-0.5 exp(0.8 x) t)``; for the transport measures the true model, so the
+calibration slope, O/E at ``t = 1``, ``exp(citl)`` with ``expected = exp(x) t`` and the
+updated baseline ``H0(1)`` should all be near 1, ``citl`` near 0). Each timing is the
+best of ``repeats`` runs (3 below n = 10^5, 1 at 10^5) and includes input validation.
 scikit-survival's ``concordance_index_censored`` is quadratic, so it is
 skipped where a run would exceed ``--max-seconds`` (extrapolated from the
 previous size). Prints a markdown table ``n | method | seconds | value``,
@@ -29,8 +31,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from npc_lib.stats import (brier_score, calibration_metrics, concordance_index, integrated_brier_score,
-                           proportional_hazards_test, time_dependent_auc, weighted_concordance)
+from npc_lib.stats import (brier_score, calibration_metrics, calibration_slope, concordance_index,
+                           integrated_brier_score, observed_expected, poisson_calibration,
+                           proportional_hazards_test, time_dependent_auc, update_baseline, weighted_concordance)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _nne_reference import nne_auc_reference  # noqa: E402  (the pre-issue-9 NNE, the baseline)
@@ -98,6 +101,14 @@ def _methods(time_, event, x):
          lambda: calibration_metrics(time_, event, risk_cal, 1.0).ici),
         ("npc_lib proportional_hazards_test (Cox fit + test, 2 covariates; global p)", 1,
          lambda: proportional_hazards_test(frame, "t", "e", ["x", "z"]).loc["GLOBAL", "p"]),
+        ("npc_lib calibration_slope (Cox fit on lp; slope)", 1,
+         lambda: calibration_slope(time_, event, x).slope),
+        ("npc_lib observed_expected (KM at t = 1; O/E)", 1,
+         lambda: observed_expected(time_, event, 1.0 - surv[:, 1], 1.0).ratio),
+        ("npc_lib poisson_calibration (2 Poisson GLMs; citl)", 1,
+         lambda: poisson_calibration(event, np.exp(x) * time_, x).citl),
+        ("npc_lib update_baseline (Breslow, 50 times; H0(1))", 1,
+         lambda: update_baseline(time_, event, x, GRID).cumhaz[-1]),
     ]
 
 
@@ -106,7 +117,7 @@ def main(argv=None) -> str:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
     ap.add_argument("--max-seconds", type=float, default=120.0)
     args = ap.parse_args(argv)
-    lines = ["| n | method | seconds | value (C, AUC(0.5), Brier(0.5), IBS, ICI or p) |", "|---:|---|---:|---:|"]
+    lines = ["| n | method | seconds | value (C, AUC(0.5), Brier(0.5), IBS, ICI, p, slope, O/E, citl or H0(1)) |", "|---:|---|---:|---:|"]
     last: dict[str, tuple[int, float]] = {}
     for n in args.sizes:
         time_, event, x = _data(n)
