@@ -36,6 +36,9 @@ Royston P, Altman DG. External validation of a Cox prognostic model:
 principles and methods. BMC Med Res Methodol 2013;13:33.
 Crowson CS, Atkinson EJ, Therneau TM. Assessing calibration of prognostic
 risk scores. Stat Methods Med Res 2016;25:1692-1706.
+Debray TPA, Vergouwe Y, Koffijberg H, et al. A new framework to enhance the
+interpretation of external validation studies of clinical prediction models.
+J Clin Epidemiol 2015;68:279-289.
 van Houwelingen HC. Validation, calibration, revision and combination of
 prognostic survival models. Stat Med 2000;19:3401-3415.
 Breslow NE. Discussion of Cox (1972). JRSS B 1972;34:216-217.
@@ -341,7 +344,7 @@ def poisson_calibration(event, expected, lp) -> PoissonCalibration:
 # --------------------------------------------------------------------------- baseline update
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BaselineUpdate:
     """A baseline cumulative hazard re-estimated on new patients (see :func:`update_baseline`).
 
