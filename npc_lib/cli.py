@@ -15,7 +15,7 @@ from .profiles import shipped_profiles
 def _cmd_simulate(args) -> int:
     from .twin.simulate import simulate_cohort
 
-    out = simulate_cohort(args.out, n=args.n, seed=args.seed, progress=not args.quiet)
+    out = simulate_cohort(args.out, n=args.n, seed=args.seed, progress=not args.quiet, centre=args.centre)
     print(f"cohort written to {out}")
     return 0
 
@@ -158,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, type=Path, help="cohort folder to create")
     s.add_argument("--n", type=int, default=638, help="number of patients (default 638)")
     s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.add_argument("--centre", choices=("development", "external"), default="development",
+                   help="development (default: the paper's centre) or external: a second centre with other "
+                        "scanners, case mix, baseline hazard and follow-up (npc_lib.twin.centres)")
     s.set_defaults(func=_cmd_simulate)
 
     v = sub.add_parser("validate", help="check a cohort folder; every problem reported with patient, file, field")

@@ -166,7 +166,7 @@ def test_world_grid_centred_with_spacing():
 
 def test_synthesize_patient_rejects_bad_input():
     with pytest.raises(ValueError, match="scanner must be one of"):
-        synthesize_patient(_latent(), "D", seed=0)
+        synthesize_patient(_latent(), "Z", seed=0)
     with pytest.raises(ValueError, match="missing 'z_necrosis'"):
         synthesize_patient({k: 0.0 for k in LATENTS if k != "z_necrosis"}, "A", seed=0)
     with pytest.raises(ValueError, match="z_size must be finite"):

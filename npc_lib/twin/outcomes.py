@@ -84,7 +84,33 @@ def _check_lp(lp) -> np.ndarray:
     return lp
 
 
-def simulate_outcomes(lp_total, rng: np.random.Generator) -> pd.DataFrame:
+def _check_centre_design(weibull_scale, accrual, accrual_beta, last_follow_up, loss_mean_years) -> None:
+    problems = []
+    if not (np.isfinite(weibull_scale) and weibull_scale > 0):
+        problems.append(f"weibull_scale must be a positive number of months, got {weibull_scale!r}")
+    start, end = (np.datetime64(d, "D") for d in accrual)
+    if not start < end:
+        problems.append(f"accrual must run forwards, got {accrual!r}")
+    if np.datetime64(last_follow_up, "D") < end:
+        problems.append(f"last_follow_up ({last_follow_up}) must not precede the end of accrual ({end})")
+    if len(accrual_beta) != 2 or not all(np.isfinite(b) and b > 0 for b in accrual_beta):
+        problems.append(f"accrual_beta must be two positive numbers, got {accrual_beta!r}")
+    if not (np.isfinite(loss_mean_years) and loss_mean_years > 0):
+        problems.append(f"loss_mean_years must be positive, got {loss_mean_years!r}")
+    if problems:
+        raise ValueError("; ".join(problems))
+
+
+def simulate_outcomes(
+    lp_total,
+    rng: np.random.Generator,
+    *,
+    weibull_scale: float = WEIBULL_SCALE_MONTHS,
+    accrual: tuple[np.datetime64, np.datetime64] = (ACCRUAL_START, ACCRUAL_END),
+    accrual_beta: tuple[float, float] = ACCRUAL_BETA,
+    last_follow_up: np.datetime64 = LAST_FOLLOW_UP,
+    loss_mean_years: float = LOSS_MEAN_YEARS,
+) -> pd.DataFrame:
     """Draw DFS, OS, DMFS and LRFS for patients with true log-hazards ``lp_total``.
 
     Parameters
@@ -94,6 +120,17 @@ def simulate_outcomes(lp_total, rng: np.random.Generator) -> pd.DataFrame:
         higher = worse).
     rng : numpy.random.Generator
         Source of randomness (the only one: same state, same outcomes).
+    weibull_scale : float
+        Weibull scale (months) of the DFS baseline at ``lp = 0``; larger =
+        lower baseline hazard. Default: the development centre's
+        :data:`WEIBULL_SCALE_MONTHS`.
+    accrual, accrual_beta, last_follow_up, loss_mean_years
+        The centre's accrual span (first and last entry date), the Beta shape
+        of the entry date on it, the date follow-up ends and the mean time to
+        loss to follow-up (years). Defaults: the development centre's
+        (:data:`ACCRUAL_START`, :data:`ACCRUAL_END`, :data:`ACCRUAL_BETA`,
+        :data:`LAST_FOLLOW_UP`, :data:`LOSS_MEAN_YEARS`); another centre's
+        are in :mod:`npc_lib.twin.centres`.
 
     Returns
     -------
@@ -111,17 +148,19 @@ def simulate_outcomes(lp_total, rng: np.random.Generator) -> pd.DataFrame:
     True
     """
     lp = _check_lp(lp_total)
+    _check_centre_design(weibull_scale, accrual, accrual_beta, last_follow_up, loss_mean_years)
     n = lp.size
     # --- follow-up window: entry date -> last follow-up, or loss to follow-up
-    span = float((ACCRUAL_END - ACCRUAL_START) / np.timedelta64(1, "D"))
-    entry_day = np.floor(rng.beta(*ACCRUAL_BETA, size=n) * span)
-    admin = float((LAST_FOLLOW_UP - ACCRUAL_START) / np.timedelta64(1, "D")) - entry_day
-    loss = rng.exponential(LOSS_MEAN_YEARS * _DAYS_PER_YEAR, size=n)
+    start, end = accrual
+    span = float((end - start) / np.timedelta64(1, "D"))
+    entry_day = np.floor(rng.beta(*accrual_beta, size=n) * span)
+    admin = float((last_follow_up - start) / np.timedelta64(1, "D")) - entry_day
+    loss = rng.exponential(loss_mean_years * _DAYS_PER_YEAR, size=n)
     censor = np.minimum(admin, np.ceil(loss))  # days
 
     # --- first failure (DFS): Weibull PH in lp, then its cause
     month = schema.MONTH_DAYS
-    t_first = WEIBULL_SCALE_MONTHS * (rng.exponential(size=n) * np.exp(-lp)) ** (1.0 / WEIBULL_SHAPE)
+    t_first = weibull_scale * (rng.exponential(size=n) * np.exp(-lp)) ** (1.0 / WEIBULL_SHAPE)
     t_first = np.ceil(t_first * month)  # days, >= 1
     causes = np.array(list(FIRST_FAILURE))
     p = np.array([FIRST_FAILURE[c] for c in causes])

@@ -50,7 +50,10 @@ Scanners (:data:`SCANNERS`; field of view about 112 x 112 x 60 mm)
     differ; each image also has its own gain (log-normal, SD 0.2), a smooth
     multiplicative bias field and Rician noise.
     Each sequence also has a small rigid in-plane shift (patient motion) and
-    its own contour tolerance, so the three masks differ slightly.
+    its own contour tolerance, so the three masks differ slightly. The second
+    centre's scanners (D: 3 T, thin slices; E: 1.5 T, thick slices), with
+    their own tissue contrast (:attr:`ScannerProfile.contrast`), are
+    :data:`npc_lib.twin.centres.EXTERNAL_SCANNERS`.
 """
 
 from __future__ import annotations
@@ -96,6 +99,11 @@ class ScannerProfile:
         Rician noise standard deviation, relative to signal 1.
     bias : float
         Standard deviation of the bias-field coefficients (log scale).
+    contrast : tuple of float
+        Per sequence (T1, T2, T1C), the exponent ``g`` applied to every
+        tissue's relative signal (:data:`TISSUE_SIGNAL`, ``s -> s ** g``):
+        1 keeps the development scanners' contrast; > 1 darkens mid-grey
+        tissues against fat and fluid (more contrast at the bright end).
     """
 
     spacing: tuple[float, float, float]
@@ -103,6 +111,7 @@ class ScannerProfile:
     scale: float
     noise: float
     bias: float
+    contrast: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 #: the three scanners of the twin (field of view about 112 x 112 x 60 mm)
@@ -176,9 +185,19 @@ class SyntheticImage:
 
 
 def _check_scanner(scanner: str) -> ScannerProfile:
-    if scanner not in SCANNERS:
-        raise ValueError(f"scanner must be one of {tuple(SCANNERS)}, got {scanner!r}")
-    return SCANNERS[scanner]
+    from npc_lib.twin.centres import EXTERNAL_SCANNERS  # the second centre's scanners
+
+    known = {**SCANNERS, **EXTERNAL_SCANNERS}
+    if scanner not in known:
+        raise ValueError(f"scanner must be one of {tuple(known)}, got {scanner!r}")
+    return known[scanner]
+
+
+def _tissue_signal(prof: ScannerProfile) -> Mapping[str, tuple[float, float, float]]:
+    """:data:`TISSUE_SIGNAL` under the scanner's contrast exponents (itself when they are all 1)."""
+    if all(g == 1.0 for g in prof.contrast):
+        return TISSUE_SIGNAL
+    return {t: tuple(float(v) ** g for v, g in zip(sig, prof.contrast)) for t, sig in TISSUE_SIGNAL.items()}
 
 
 def _check_latent(latent: Mapping[str, float]) -> dict[str, float]:
@@ -260,7 +279,7 @@ def _ramp(z, z0, width):
     return np.clip(0.5 + (z - z0) / width, 0.0, 1.0)
 
 
-def _anatomy_layers(x, y, jit, pv, q):
+def _anatomy_layers(x, y, jit, pv, q, tissue_signal=TISSUE_SIGNAL):
     """2D signal maps of sequence ``q`` below the skull base, above it, and at the sinus."""
     x2, y2 = x[:, None], y[None, :]
     s = jit["scale"]
@@ -269,7 +288,7 @@ def _anatomy_layers(x, y, jit, pv, q):
         return _ellipse(x2, y2, cx * s, cy * s + jit["dy"], a * s, b * s, pv)
 
     def paint(img, m, tissue):
-        return img + (TISSUE_SIGNAL[tissue][q] - img) * m
+        return img + (tissue_signal[tissue][q] - img) * m
 
     img = np.zeros((x.size, y.size))
     (hx, hy), (ha, hb) = HEAD_CENTRE_MM, HEAD_SEMI_AXES_MM
@@ -354,7 +373,8 @@ def synthesize_patient(latent: Mapping[str, float], scanner: str, seed) -> dict[
         ``z_size, z_invasion, z_heterogeneity, z_necrosis, z_enhancement``
         (standard-normal latent phenotype, see :mod:`npc_lib.twin.simulate`).
     scanner : str
-        A key of :data:`SCANNERS`.
+        A key of :data:`SCANNERS` or of the second centre's
+        :data:`npc_lib.twin.centres.EXTERNAL_SCANNERS`.
     seed : int, numpy.random.SeedSequence or numpy.random.Generator
         Source of the nuisance randomness (anatomy jitter, texture, noise).
 
@@ -374,6 +394,7 @@ def synthesize_patient(latent: Mapping[str, float], scanner: str, seed) -> dict[
     """
     z = _check_latent(latent)
     prof = _check_scanner(scanner)
+    tissue = _tissue_signal(prof)
     rng = np.random.default_rng(seed)
     feat = tumour_features(**z)
     r = float(feat.radius_mm)
@@ -418,7 +439,7 @@ def synthesize_patient(latent: Mapping[str, float], scanner: str, seed) -> dict[
     for q, seq in enumerate(schema.SEQUENCES):
         shift = rng.normal(0.0, 0.6, 2)  # rigid in-plane motion between sequences
         xs, ys = x - shift[0], y - shift[1]
-        lower, upper, sinus = _anatomy_layers(xs, ys, jit, pv, q)
+        lower, upper, sinus = _anatomy_layers(xs, ys, jit, pv, q, tissue)
         # smooth multiplicative bias field (separable) and this image's gain
         coef = rng.normal(0.0, prof.bias, 4)
         bx = np.exp(coef[0] * x / 60.0 + coef[2] * (x / 60.0) ** 2)
@@ -443,7 +464,7 @@ def synthesize_patient(latent: Mapping[str, float], scanner: str, seed) -> dict[
             core = in_slice + 0.05 * tex
             core_radius = (feat.necrosis_fraction + nec_jitter) * taper
             m_n = np.clip(0.5 - (core - core_radius) * r / pv, 0.0, 1.0)
-            t_sig, n_sig = TISSUE_SIGNAL["tumour"][q], TISSUE_SIGNAL["necrosis"][q]
+            t_sig, n_sig = tissue["tumour"][q], tissue["necrosis"][q]
             if seq == "T1C":
                 depth = np.clip((1.0 - np.minimum(in_slice, lobe)) / 0.55, 0.0, 1.0)
                 t_sig = t_sig * (1.0 - feat.enhancement_deficit * depth)

@@ -67,6 +67,7 @@ __all__ = [
     "IMAGE_COEFFICIENTS",
     "SCANNER_SHARES",
     "patient_ids",
+    "CENTRE_FILE",
 ]
 
 import os
@@ -76,8 +77,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from npc_lib._io import atomic_dir, write_csv
+from npc_lib._io import atomic_dir, write_csv, write_json
 from npc_lib.cohort import schema
+from npc_lib.twin.centres import DEVELOPMENT, CaseMix, Centre
+from npc_lib.twin.centres import centre as _centre
 from npc_lib.twin.outcomes import simulate_outcomes
 
 #: latent tumour phenotype variables (standard normal), as in the ``latent`` table
@@ -113,14 +116,18 @@ IMAGE_COEFFICIENTS: dict[str, dict[str, float]] = {
     "T2": {"z_heterogeneity": 0.30, "z_necrosis": 0.38},
     "T1C": {"z_enhancement": 0.52},
 }
-#: share of patients scanned on each scanner
-SCANNER_SHARES: dict[str, float] = {"A": 0.45, "B": 0.35, "C": 0.20}
+#: share of patients scanned on each scanner (the development centre's,
+#: :data:`npc_lib.twin.centres.DEVELOPMENT`: A 45%, B 35%, C 20%)
+SCANNER_SHARES: dict[str, float] = DEVELOPMENT.scanner_shares
 
 # reference values the clinical part is centred on
 _REF = {"age": 42.0, "ldh": 176.0, "log10_ebv": 3.0, "crp": 1.76}
 _LOG_T_DF = 6.0  # degrees of freedom of the upper tail of log CRP and log LDH
 #: population mean of the uncentred clinical linear predictor (Monte Carlo, 10^6 patients)
+#: of the development centre; every centre's true risk is centred on this same constant
 _CLINICAL_LP_MEAN = 0.160
+#: ORACLE ONLY: beside ``truth.csv``, the centre of a twin not of the development centre
+CENTRE_FILE = "twin_centre.json"
 
 
 # --------------------------------------------------------------------------- validators
@@ -151,18 +158,24 @@ def _check_n_jobs(n_jobs) -> int:
 # --------------------------------------------------------------------------- pieces
 
 
-def patient_ids(n: int) -> list[str]:
-    """Patient identifiers ``NPC0001`` ... for ``n`` patients.
+def patient_ids(n: int, prefix: str = "NPC") -> list[str]:
+    """Patient identifiers ``NPC0001`` ... for ``n`` patients (``EXT0001``... at the second centre).
 
     >>> patient_ids(2)
     ['NPC0001', 'NPC0002']
+    >>> patient_ids(1, prefix="EXT")
+    ['EXT0001']
     """
-    return [f"NPC{i:04d}" for i in range(1, _check_n(n) + 1)]
+    return [f"{prefix}{i:04d}" for i in range(1, _check_n(n) + 1)]
 
 
-def _seeds(seed: int) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
-    """The clinical and the image seed sequences of a cohort seed."""
-    clinical, images = np.random.SeedSequence(seed).spawn(2)
+def _check_centre(centre) -> Centre:
+    return centre if isinstance(centre, Centre) else _centre(centre)
+
+
+def _seeds(seed: int, centre: Centre = DEVELOPMENT) -> tuple[np.random.SeedSequence, np.random.SeedSequence]:
+    """The clinical and the image seed sequences of a cohort seed at ``centre``."""
+    clinical, images = centre.seed_sequence(seed).spawn(2)
     return clinical, images
 
 
@@ -184,14 +197,16 @@ def _upper_heavy(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.where(t > 0, t, -np.abs(rng.standard_normal(n)))
 
 
-def _clinical(rng: np.random.Generator, latent: pd.DataFrame) -> pd.DataFrame:
+def _clinical(rng: np.random.Generator, latent: pd.DataFrame, mix: CaseMix = DEVELOPMENT.case_mix,
+              scanner_shares: dict[str, float] = SCANNER_SHARES) -> pd.DataFrame:
     n = len(latent)
     size = latent["z_size"].to_numpy()
     necrosis = latent["z_necrosis"].to_numpy()
     inflam = latent["z_inflammation"].to_numpy()
 
-    lo, hi = special.ndtr((10 - 41.65) / 10.2), special.ndtr((69.49 - 41.65) / 10.2)
-    age = 41.65 + 10.2 * special.ndtri(lo + (hi - lo) * rng.random(n))  # truncated normal
+    lo = special.ndtr((mix.age_min - mix.age_mean) / mix.age_sd)
+    hi = special.ndtr((mix.age_max - mix.age_mean) / mix.age_sd)
+    age = mix.age_mean + mix.age_sd * special.ndtri(lo + (hi - lo) * rng.random(n))  # truncated normal
     male = rng.random(n) < 0.693
     smoking = rng.random(n) < np.where(male, 0.42, 0.03)
     drinking = rng.random(n) < np.where(male, np.where(smoking, 0.22, 0.06), 0.01)
@@ -206,12 +221,13 @@ def _clinical(rng: np.random.Generator, latent: pd.DataFrame) -> pd.DataFrame:
     crp_z = crp_z + np.sqrt(1.0 - 0.55**2 - 0.25**2 - 0.2**2) * _upper_heavy(rng, n)
     crp = 1.76 * np.exp(1.1 * crp_z)
     ldh_z = 0.3 * size + 0.3 * inflam + np.sqrt(1.0 - 2 * 0.3**2) * _upper_heavy(rng, n)
-    ldh = 176.0 * np.exp(0.26 * ldh_z)
+    ldh = mix.ldh_median * np.exp(mix.ldh_log_sd * ldh_z)
     ebv_z = 0.35 * size + np.sqrt(1.0 - 0.35**2) * rng.standard_normal(n)
-    ebv = np.where(ebv_z < special.ndtri(0.10), 0.0, 10.0 ** np.minimum(3.5 + 1.15 * ebv_z, 7.2))
+    ebv_log10 = np.minimum(mix.ebv_log10_mean + mix.ebv_log10_sd * ebv_z, 7.2)
+    ebv = np.where(ebv_z < special.ndtri(mix.ebv_undetectable), 0.0, 10.0**ebv_log10)
 
-    scanners = list(SCANNER_SHARES)
-    shares = np.array([SCANNER_SHARES[s] for s in scanners])
+    scanners = list(scanner_shares)
+    shares = np.array([scanner_shares[s] for s in scanners])
     scanner = np.array(scanners)[rng.choice(len(scanners), size=n, p=shares / shares.sum())]
 
     yes_no = np.array(["no", "yes"])
@@ -270,7 +286,8 @@ def _linear_predictors(clinical: pd.DataFrame, latent: pd.DataFrame) -> pd.DataF
 # --------------------------------------------------------------------------- public API
 
 
-def simulate_clinical(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def simulate_clinical(n: int, seed: int, centre: str | Centre = "development",
+                      ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Simulate the clinical table, true risk and latent phenotype (no images).
 
     Parameters
@@ -278,7 +295,11 @@ def simulate_clinical(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
     n : int
         Number of patients (1-9999).
     seed : int
-        Non-negative seed; the same ``(n, seed)`` gives the same tables.
+        Non-negative seed; the same ``(n, seed, centre)`` gives the same tables.
+    centre : str or Centre
+        ``"development"`` (the paper's centre, the default) or ``"external"``
+        (:mod:`npc_lib.twin.centres`: other scanners, case mix, baseline
+        hazard and follow-up; the same true risk model).
 
     Returns
     -------
@@ -298,13 +319,13 @@ def simulate_clinical(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, pd
     >>> bool((clinical["dfs_time"] <= clinical["os_time"]).all())
     True
     """
-    n, seed = _check_n(n), _check_seed(seed)
-    rng = np.random.default_rng(_seeds(seed)[0])
-    ids = patient_ids(n)
+    n, seed, site = _check_n(n), _check_seed(seed), _check_centre(centre)
+    rng = np.random.default_rng(_seeds(seed, site)[0])
+    ids = patient_ids(n, site.id_prefix)
     latent = _latent(rng, n)
-    covariates = _clinical(rng, latent)
+    covariates = _clinical(rng, latent, site.case_mix, site.scanner_shares)
     truth = _linear_predictors(covariates, latent)
-    outcomes = simulate_outcomes(truth["lp_total"].to_numpy(), rng)
+    outcomes = simulate_outcomes(truth["lp_total"].to_numpy(), rng, **site.follow_up_design())
     clinical = pd.concat([covariates, outcomes], axis=1)
     clinical.insert(0, "patient_id", ids)
     truth.insert(0, "patient_id", ids)
@@ -330,6 +351,7 @@ def simulate_cohort(
     *,
     progress: bool = True,
     n_jobs: int | None = None,
+    centre: str | Centre = "development",
 ) -> Path:
     """Write a digital-twin cohort (clinical table, truth, MR images) to ``out_dir``.
 
@@ -340,7 +362,9 @@ def simulate_cohort(
     ----------
     out_dir : path-like
         Cohort root; gets ``clinical.csv``, ``truth.csv`` and
-        ``images/<patient_id>/{T1,T2,T1C}[_roi].nii.gz``.
+        ``images/<patient_id>/{T1,T2,T1C}[_roi].nii.gz`` (and, at a centre
+        other than the development one, :data:`CENTRE_FILE`, which tells
+        the oracle that centre's baseline hazard).
     n : int
         Number of patients.
     seed : int
@@ -350,16 +374,19 @@ def simulate_cohort(
         Show a tqdm progress bar over patients.
     n_jobs : int or None
         Worker processes (None: all cores).
+    centre : str or Centre
+        ``"development"`` (default) or ``"external"``, as in
+        :func:`simulate_clinical`.
 
     Returns
     -------
     pathlib.Path
         ``out_dir``.
     """
-    n, seed, n_jobs = _check_n(n), _check_seed(seed), _check_n_jobs(n_jobs)
+    n, seed, n_jobs, site = _check_n(n), _check_seed(seed), _check_n_jobs(n_jobs), _check_centre(centre)
     out_dir = Path(out_dir)
-    clinical, truth, latent = simulate_clinical(n, seed)
-    image_seeds = _seeds(seed)[1].spawn(n)
+    clinical, truth, latent = simulate_clinical(n, seed, site)
+    image_seeds = _seeds(seed, site)[1].spawn(n)
     with atomic_dir(out_dir) as tmp:
         tasks = [
             (
@@ -374,6 +401,8 @@ def simulate_cohort(
         _run_tasks(tasks, n_jobs, progress)
         write_csv(clinical, tmp / schema.CLINICAL_FILE)
         write_csv(truth, tmp / schema.TRUTH_FILE)
+        if site.name != DEVELOPMENT.name:  # ORACLE ONLY: whose baseline hazard the truth follows
+            write_json({"centre": site.name, "weibull_scale_months": site.weibull_scale}, tmp / CENTRE_FILE)
     return out_dir
 
 

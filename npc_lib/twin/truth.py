@@ -10,7 +10,7 @@ no analysis reads them.
 
 from __future__ import annotations
 
-__all__ = ["read_truth", "true_dfs_survival", "true_dfs_risk"]
+__all__ = ["read_truth", "read_centre", "true_dfs_survival", "true_dfs_risk"]
 
 import os
 from pathlib import Path
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from npc_lib.cohort import schema
-from npc_lib.twin.outcomes import WEIBULL_SCALE_MONTHS, WEIBULL_SHAPE
+from npc_lib.twin.outcomes import WEIBULL_SHAPE
 
 
 def _check_lp_times(lp_total, times) -> tuple[np.ndarray, np.ndarray]:
@@ -48,7 +48,28 @@ def read_truth(cohort_dir: str | os.PathLike) -> pd.DataFrame | None:
     return df[list(schema.TRUTH_COLUMNS)]
 
 
-def true_dfs_survival(lp_total, times) -> np.ndarray:
+def read_centre(cohort_dir: str | os.PathLike) -> str:
+    """The twin centre a cohort was simulated at: ``"development"`` unless its folder says otherwise.
+
+    A twin of another centre (``npc simulate --centre external``) holds
+    ``twin_centre.json``; a development twin and a user's cohort do not.
+    """
+    from npc_lib._io import read_json
+    from npc_lib.twin.centres import centre
+    from npc_lib.twin.simulate import CENTRE_FILE
+
+    path = Path(cohort_dir) / CENTRE_FILE
+    if not path.is_file():
+        return "development"
+    data = read_json(path, "twin centre")
+    name = data.get("centre") if isinstance(data, dict) else None
+    try:
+        return centre(name).name
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def true_dfs_survival(lp_total, times, centre: str = "development") -> np.ndarray:
     """The twin's exact DFS survival ``S(t | lp) = exp(-(t / lambda)^k e^lp)``.
 
     Parameters
@@ -57,6 +78,10 @@ def true_dfs_survival(lp_total, times) -> np.ndarray:
         True linear predictors (``truth.csv``'s ``lp_total``; higher = worse).
     times : array_like, shape (m,)
         Months.
+    centre : str
+        The centre the patients come from (:mod:`npc_lib.twin.centres`): its
+        baseline hazard (Weibull scale lambda) applies; the true risk model
+        is the same at every centre.
 
     Returns
     -------
@@ -68,17 +93,21 @@ def true_dfs_survival(lp_total, times) -> np.ndarray:
     >>> true_dfs_survival([0.0], [0.0])
     array([[1.]])
     """
+    from npc_lib.twin.centres import centre as _centre
+
     lp, t = _check_lp_times(lp_total, times)
-    cumhaz0 = (t / WEIBULL_SCALE_MONTHS) ** WEIBULL_SHAPE
+    cumhaz0 = (t / _centre(centre).weibull_scale) ** WEIBULL_SHAPE
     return np.exp(-np.outer(np.exp(lp), cumhaz0))
 
 
-def true_dfs_risk(lp_total, t: float) -> np.ndarray:
+def true_dfs_risk(lp_total, t: float, centre: str = "development") -> np.ndarray:
     """``P(T <= t | lp)``: one minus :func:`true_dfs_survival` at one time, shape (n,).
 
     Examples
     --------
     >>> bool(true_dfs_risk([2.0], 60.0)[0] > true_dfs_risk([0.0], 60.0)[0])
     True
+    >>> bool(true_dfs_risk([0.0], 60.0, "external")[0] < true_dfs_risk([0.0], 60.0)[0])
+    True
     """
-    return 1.0 - true_dfs_survival(lp_total, [t])[:, 0]
+    return 1.0 - true_dfs_survival(lp_total, [t], centre)[:, 0]
