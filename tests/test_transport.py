@@ -263,3 +263,12 @@ def test_transport_near_equal_times_are_ties_as_r_timefix():
     assert (b.observed, b.se_log_observed) == pytest.approx((a.observed, a.se_log_observed), rel=1e-10)
     a, b = stats.update_baseline(time, event, lp, [3.5, 9.5]), stats.update_baseline(jitter, event, lp, [3.5, 9.5])
     np.testing.assert_allclose(b.cumhaz, a.cumhaz, rtol=1e-10)
+
+
+def test_poisson_calibration_warns_when_the_glm_does_not_converge(monkeypatch):
+    from npc_lib.stats import transport
+
+    event, expected, lp = _poisson_case()
+    monkeypatch.setattr(transport, "_GLM_MAXIT", 2)               # R's glm.control(maxit = 2)
+    with pytest.warns(RuntimeWarning, match="did not converge in 2 iterations"):
+        stats.poisson_calibration(event, expected, lp)

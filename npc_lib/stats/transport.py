@@ -49,6 +49,7 @@ from __future__ import annotations
 __all__ = ["CalibrationSlope", "ObservedExpected", "PoissonCalibration", "BaselineUpdate",
            "calibration_slope", "observed_expected", "poisson_calibration", "update_baseline"]
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -279,6 +280,8 @@ def _poisson_glm(y: np.ndarray, X: np.ndarray, offset: np.ndarray) -> tuple[np.n
 
     res = GLM(y, X, family=_PoissonRStart(), offset=offset).fit(
         method="IRLS", tol=_GLM_EPSILON * 0.1, rtol=_GLM_EPSILON, maxiter=_GLM_MAXIT)
+    if not res.converged:                                  # R: "glm.fit: algorithm did not converge"
+        warnings.warn(f"Poisson GLM did not converge in {_GLM_MAXIT} iterations", RuntimeWarning, stacklevel=3)
     return np.asarray(res.params, dtype=float), np.asarray(res.bse, dtype=float)
 
 
