@@ -54,9 +54,31 @@ def _cmd_book(args) -> int:
     from .runners.book import build_book
 
     run = Path(args.run) if args.run else project_root() / "runs" / "default"
+    if args.study:
+        from .runners.study_results import execute_replication_chapter
+
+        execute_replication_chapter(run, args.study)
     html = build_book(run, out=args.out)
     print(f"book built: {html / 'index.html'}")
     return 0
+
+
+def _cmd_replicate(args) -> int:
+    from .runners.replicate import DEFAULT_CHAPTERS, read_study, run_study, study_from_seeds
+
+    if args.study_file:
+        study = read_study(args.study_file)
+    elif args.twins is None:
+        raise ValueError("replicate: give a study file, or --twins with --splits or --split-seeds")
+    else:
+        study = study_from_seeds(args.profile, args.twins, splits=args.splits, split_seeds=args.split_seeds,
+                                 chapters=args.chapters or DEFAULT_CHAPTERS, crossval=args.crossval,
+                                 threads=args.threads)
+    table = run_study(study, args.out, workers=args.workers, scheduler=args.scheduler, progress=not args.quiet)
+    table = table[table["replicate"].isin({r.name for r in study.replicates})]
+    ok = int((table["status"] == "ok").sum())
+    print(f"{ok} of {len(study.replicates)} replicates ok, {len(table) - ok} failed: {args.out / 'replicates.csv'}")
+    return 0 if ok == len(study.replicates) else 1
 
 
 def _training_inputs(args):
@@ -184,7 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("book", help="build the HTML book from a run folder (offline-ready)")
     b.add_argument("--run", type=Path, help="run folder (default runs/default)")
     b.add_argument("--out", type=Path, help="build folder (default _build)")
+    b.add_argument("--study", type=Path, help="a study folder of `npc replicate` for the Replication chapter")
     b.set_defaults(func=_cmd_book)
+
+    q = sub.add_parser("replicate", help="the pipeline over many (twin seed, split seed) replicates, on Dask")
+    q.add_argument("study_file", nargs="?", type=Path, help="a YAML study file (instead of the options below)")
+    q.add_argument("--profile", default="default", help=f"one of {', '.join(shipped_profiles())} or a YAML file")
+    q.add_argument("--twins", help="twin seeds, e.g. 11-20 or 1,4,7")
+    q.add_argument("--splits", type=int, help="split seeds per twin: the profile's and the next ones")
+    q.add_argument("--split-seeds", help="split seeds, e.g. 2020-2022 (instead of --splits)")
+    q.add_argument("--chapters", nargs="+", metavar="CHAPTER", help="execute up to these (default: up to 08)")
+    q.add_argument("--crossval", action="store_true", help="keep chapter 04's cross-validation")
+    q.add_argument("--threads", type=int, default=1, help="threads per replicate (default 1)")
+    q.add_argument("--out", required=True, type=Path, help="study folder (resumed when it exists)")
+    q.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
+    q.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler (tcp://host:8786)")
+    q.set_defaults(func=_cmd_replicate)
 
     m = sub.add_parser("nomogram", help="one patient's nomogram points and DFS from a nomogram.json (A22)")
     m.add_argument("--model", required=True, type=Path, help="nomogram.json written by chapter 06")
