@@ -179,16 +179,21 @@ def test_replicate_counts_done_only_when_every_chapter_finished(smoke_study, tmp
     assert not replicate_done(study, tmp_path, rep)
 
 
-def test_study_resumes_without_recomputing_finished_replicates(smoke_study):
+def test_study_resumes_without_recomputing_finished_replicates(smoke_study, capfd):
+    """Resumed on an existing cluster (its scheduler's address), as `npc replicate --scheduler` does."""
+    from distributed import LocalCluster
+
     study, out, _ = smoke_study
     kept = out / "twin0_split2020" / "notebooks" / "01_cohort.ipynb"
     before = kept.stat().st_mtime_ns
     shutil.rmtree(out / "twin0_split2021")
     (out / "twin0_split2022" / "run.json").unlink()  # the fault repaired
-    table = run_study(study, out, workers=2, progress=False, poll_seconds=2)
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
+        table = run_study(study, out, scheduler=cluster.scheduler_address, poll_seconds=2)
     assert table["status"].tolist() == ["ok", "ok", "ok"]
     assert kept.stat().st_mtime_ns == before
     assert not (out / "twin0_split2022" / "error.txt").exists()
+    assert "replicates: 3/3 done, 0 running, 0 failed, 0 queued" in capfd.readouterr().err
 
 
 def test_cli_replicate_resumes_and_refuses_other_settings(smoke_study, capsys):

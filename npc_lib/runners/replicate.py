@@ -418,7 +418,7 @@ def study_client(workers: int = 2, scheduler: str | None = None, threads: int = 
 
     The local cluster has ``workers`` worker processes of one Dask thread each
     (one replicate at a time per worker), their OpenMP/BLAS/TensorFlow threads
-    pinned to ``threads`` (:func:`thread_env`), no dashboard.
+    pinned to ``threads`` (:func:`thread_env`), its dashboard on a free port.
     """
     from distributed import Client, LocalCluster
 
@@ -428,7 +428,7 @@ def study_client(workers: int = 2, scheduler: str | None = None, threads: int = 
         return
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive whole number, got {workers!r}")
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       env=thread_env(threads)) as cluster, Client(cluster) as client:
         yield client
 
