@@ -97,3 +97,15 @@ def test_stage_notebook_hides_injected_parameters(tmp_path):
     stage_notebook(tmp_path / "a.ipynb", tmp_path / "b.ipynb")
     out = json.loads((tmp_path / "b.ipynb").read_text())
     assert "remove-cell" in out["cells"][0]["metadata"]["tags"] and out["cells"][1]["metadata"]["tags"] == []
+
+
+def test_rerun_chapters_checks_chapters_and_parameters(tmp_path):
+    from npc_lib.run import Run, resolve_profile
+    from npc_lib.runners.book import rerun_chapters
+
+    run = Run.create(tmp_path / "run", resolve_profile("smoke"))
+    with pytest.raises(ValueError, match=r"chapter\(s\) \['99_none'\] not in the book"):
+        rerun_chapters(run.dir, first="99_none")
+    with pytest.raises(ValueError, match=r"chapter 05_models has no parameter\(s\) \['no_such_knob'\]"):
+        rerun_chapters(run.dir, first="05_models", parameters={"05_models": {"no_such_knob": 1}})
+    assert not (run.dir / "notebooks").exists()  # nothing executed

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from cohort_factory import survival_frame
 
-from npc_lib.stats.model_selection import infinite_coefficients, select_model, usable_covariates
+from npc_lib.stats.model_selection import fixed_model, infinite_coefficients, select_model, usable_covariates
 from npc_lib.stats.stepwise import stepwise_cox
 
 
@@ -64,8 +64,9 @@ def test_select_model_leaves_out_constant_covariates(cohort):
     d = cohort.assign(who=0.0)
     m = select_model(d, ["who", "a", "b"], fallback=["who", "a"])
     assert "who" not in m.used and m.notes[0] == "left out, constant in these data: who"
-    with pytest.raises(ValueError, match="every covariate is constant"):
-        select_model(d, ["who"])
+    null = select_model(d, ["who"], fallback=["who"])  # every candidate constant: the null model, said so
+    assert null.used == [] and list(null.fit.covariates) == [] and not null.fallback_used
+    assert "no candidate covariate left: the null model" in null.notes
     with pytest.raises(ValueError, match=r"covariates not in df: \['zzz'\]"):
         usable_covariates(d, ["a", "zzz"])
 
@@ -83,3 +84,14 @@ def test_select_model_leaves_out_infinite_coefficients(cohort):
     assert m.to_dict()["excluded_infinite"] == ["rare"]
     only = select_model(d[["time", "event", "rare"]], ["rare"], fallback=["rare"])
     assert only.used == [] and only.fit.covariates == () and not only.fallback_used
+
+
+def test_fixed_model_none_is_the_null_model(cohort):
+    m = fixed_model(cohort, [], name="Model_clinic+dl")
+    assert m.used == m.selected == [] and list(m.fit.covariates) == [] and m.notes == ["covariates fixed: none"]
+    assert m.to_dict()["covariates"] == [] and m.to_dict()["coef"] == {}
+    assert np.all(m.fit.linear_predictor(cohort) == 0.0)
+    kept = fixed_model(cohort, ["a"], name="a only")
+    assert kept.used == ["a"] and kept.stepwise.aic_path == [kept.fit.aic]
+    with pytest.raises(ValueError, match=r"covariates not in df: \['zzz'\]"):
+        fixed_model(cohort, ["zzz"])

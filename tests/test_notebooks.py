@@ -178,7 +178,7 @@ def test_notebooks_radiomics_chapter(smoke_run):
         pytest.skip(f"PyRadiomics unavailable: {m['skipped']}")
     assert set(m["cindex"]) >= {"HC_T1_sig", "HC_T2_sig", "HC_T1C_sig", "HC_combined_sig"}
     assert m["extraction"]["n_patients"] == resolve_profile("smoke").cohort.n_patients
-    assert isinstance(m["dl_beats_handcrafted"], bool)
+    assert m["appendix_c_claim"]["verdict"] in {"held", "not held"}
 
 
 def test_notebooks_calculator_chapter_and_readme_command(smoke_run, capsys):
@@ -204,3 +204,38 @@ def test_notebooks_reproduction_and_tripod_chapters(smoke_run):
     assert "not assessed" not in m["verdicts"].values()  # every chapter ran
     t = _metrics(smoke_run, "13_tripod")
     assert sum(t["status_counts"].values()) == t["subitems"] == 52
+
+
+@pytest.fixture(scope="module")
+def run_without_covariates(smoke_run, tmp_path_factory):
+    """A copy of the smoke run whose Model_clinic+dl is forced to no covariate (chapters 05-13 again)."""
+    import shutil
+
+    from npc_lib.runners.book import rerun_chapters
+
+    run = tmp_path_factory.mktemp("run_no_covariate") / "run"
+    shutil.copytree(smoke_run, run, ignore=shutil.ignore_patterns("checkpoints*"))
+    return rerun_chapters(run, first="05_models", parameters={"05_models": {"model_clinic_dl_covariates": "none"}})
+
+
+def test_notebooks_model_without_covariate_every_chapter_says_what_it_skipped(run_without_covariates):
+    run = run_without_covariates
+    m05 = _metrics(run, "05_models")
+    assert m05["model_clinic_dl"]["covariates"] == [] and not m05["model_clinic_dl"]["fallback_used"]
+    assert json.loads((run / "05_models" / "models.json").read_text())["models"]["Model_clinic+dl"]["covariates"] == []
+    m06 = _metrics(run, "06_nomogram")
+    assert m06["nomogram"] is None and m06["cutoff"] is None and m06["risk_groups"] == {}
+    assert "no covariate" in m06["nomogram_skipped"] and m06["risk_groups_skipped"] == m06["nomogram_skipped"]
+    assert not (run / "06_nomogram" / "nomogram.json").exists()  # the smoke run's file is removed, not left stale
+    assert not (run / "06_nomogram" / "patient_risk_groups.csv").exists()
+    m07 = _metrics(run, "07_endpoints_subgroups")
+    assert m07["skipped"] == m06["nomogram_skipped"] and m07["endpoints"] == {} and m07["subgroups"] == {}
+    assert m07["fig3_claim"]["verdict"] == m07["figD2_claim"]["verdict"] == "not assessed"
+    assert _metrics(run, "09_calculator") == {"skipped": m06["nomogram_skipped"]}
+    page = (run / "notebooks" / "09_calculator.ipynb").read_text()
+    assert "no calculator: chapter 06 wrote no nomogram.json" in page
+    claims = {c["claim_id"]: c for c in _metrics(run, "12_reproduction")["claims"]}
+    for k in ("risk_groups_train", "risk_groups_test", "fig3_secondary_endpoints", "figD2_subgroups"):
+        assert claims[k]["verdict"] == "not assessed" and "no covariate" in claims[k]["ours"], k
+    assert claims["signatures_train"]["verdict"] in {"held", "not held"}
+    assert _metrics(run, "13_tripod")["subitems"] == 52

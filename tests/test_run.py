@@ -89,3 +89,21 @@ def test_run_chapter_readers_name_the_missing_chapter(tmp_path, cohort_dir):
                                                                                       index=False)
     with pytest.raises(ValueError, match=r"\['high_risk'\] missing"):
         run.risk_groups()
+
+
+def test_run_risk_groups_written_checked_and_removed(tmp_path):
+    run = Run.create(tmp_path / "run", resolve_profile("smoke"))
+    groups = pd.DataFrame({"patient_id": ["p1", "p2"], "cohort": ["train", "test"], "points": [10.0, 90.0],
+                           "high_risk": [0, 1], "extra": [1, 2]})
+    run.write_risk_groups(groups)
+    assert run.risk_groups().to_dict(orient="list") == {"patient_id": ["p1", "p2"], "cohort": ["train", "test"],
+                                                       "points": [10.0, 90.0], "high_risk": [0, 1]}
+    with pytest.raises(ValueError, match=r"high_risk must be 0 or 1, got \[2\]"):
+        run.write_risk_groups(groups.assign(high_risk=[0, 2]))
+    with pytest.raises(ValueError, match=r"column\(s\) \['points'\] missing"):
+        run.write_risk_groups(groups.drop(columns="points"))
+    run.write_risk_groups(None)  # no risk groups on this run: an earlier file must not be read as this run's
+    run.write_nomogram(None)
+    assert not run.risk_groups_path().exists() and not run.nomogram_path().exists()
+    with pytest.raises(ValueError, match="no patient_risk_groups.csv yet"):
+        run.risk_groups()

@@ -72,11 +72,14 @@ def test_read_metrics_reads_each_chapter(tmp_path):
 
 
 def test_abstract_verdicts_subgroups_need_every_cohort(metrics):
-    metrics["07_endpoints_subgroups"] = {"figD2_claim": {"held": {"train": True, "test": False}},
-                                         "fig3_claim": {"logrank_p": {"train": {"os": 1e-4, "dfs": 1e-5},
-                                                                      "test": {"os": 0.01}}}}
-    v = abstract_verdicts(metrics).set_index("claim")["verdict"]
-    assert v["The nomogram stays prognostic in every subgroup (Fig. D2)"] == "not held"
-    assert v["Risk groups separate OS, DMFS and LRFS (Fig. 3)"] == "held"
+    lvl = {"hr": 2.0, "p": 0.01}
+    metrics["07_endpoints_subgroups"] = {
+        "subgroups": {"train": {"sex": {"M": lvl, "F": lvl}}, "test": {"sex": {"M": lvl, "F": {"hr": 2.0, "p": 0.3}}}},
+        "endpoints": {"train": {"os": {"hr": 3.0, "logrank_p": 1e-4}, "dfs": {"hr": 3.0, "logrank_p": 1e-5}},
+                      "test": {"os": {"hr": 3.0, "logrank_p": 0.01}}}}
+    v = abstract_verdicts(metrics).set_index("claim")
+    assert v.loc["The nomogram stays prognostic in every subgroup (Fig. D2)", "verdict"] == "not held"
+    assert v.loc["Risk groups separate OS, DMFS and LRFS (Fig. 3)", "verdict"] == "held"  # p = 0.01 < 0.05
+    assert v.loc["Risk groups separate OS, DMFS and LRFS (Fig. 3)", "as_strong"] is False  # the paper: p < 0.001
     rows = reproduction_table(metrics).set_index("quantity")
     assert rows.loc["log-rank p, OS, test", "ours"] == "0.010" and "log-rank p, DFS, train" not in rows.index

@@ -10,7 +10,7 @@ net benefit read off a decision-curve table.
 from __future__ import annotations
 
 __all__ = ["model_scores", "covariate_sources", "cindex_records", "calibration_by_cohort", "net_benefit_at",
-           "performance_by_cohort"]
+           "performance_by_cohort", "choose_model", "nomogram_of"]
 
 from typing import Any, Mapping, Sequence
 
@@ -51,6 +51,84 @@ def model_scores(frame: pd.DataFrame, fits: Mapping[str, Any], signatures: Seque
     for name, fit in fits.items():
         out[name] = np.asarray(fit.linear_predictor(frame), dtype=float)
     return out
+
+
+def choose_model(train: pd.DataFrame, candidates: Sequence[str], covariates: str = "stepwise", *, name: str,
+                 ties: str = "efron", fallback: Sequence[str] = ()):
+    """A chapter's Cox model: backward stepwise AIC on ``candidates``, or covariates fixed by a chapter knob.
+
+    Parameters
+    ----------
+    train : DataFrame
+        The training model frame (``time``, ``event``, the covariates).
+    candidates : sequence of str
+        The start model of the stepwise search.
+    covariates : str
+        ``"stepwise"`` (:func:`npc_lib.stats.model_selection.select_model`,
+        with ``fallback``); ``"none"``: no covariate at all, the null model
+        (a what-if that every later chapter must survive); or a
+        comma-separated list of covariates fitted as they are
+        (:func:`npc_lib.stats.model_selection.fixed_model`).
+    name, ties, fallback
+        As :func:`~npc_lib.stats.model_selection.select_model`.
+
+    Returns
+    -------
+    ModelSelection
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"time": [1., 2, 3, 4, 5, 6], "event": [1, 0, 1, 1, 0, 1], "x": [.1, .5, .2, .9, .3, .8]})
+    >>> choose_model(d, ["x"], "none", name="m").used
+    []
+    >>> choose_model(d, ["x"], "y", name="m")
+    Traceback (most recent call last):
+    ...
+    ValueError: model m: covariates ['y'] not in the model frame (known: x)
+    """
+    from npc_lib.stats.model_selection import fixed_model, select_model
+
+    how = str(covariates).strip()
+    if how == "stepwise":
+        return select_model(train, list(candidates), name=name, ties=ties, fallback=list(fallback))
+    fixed = [] if how.lower() == "none" else [c.strip() for c in how.split(",") if c.strip()]
+    unknown = [c for c in fixed if c not in train.columns or c in ("time", "event")]
+    if unknown or (not fixed and how.lower() != "none"):
+        known = ", ".join(c for c in train.columns if c not in ("patient_id", "cohort", "time", "event"))
+        raise ValueError(f"model {name}: covariates {unknown or how!r} not in the model frame (known: {known})")
+    return fixed_model(train, fixed, name=name, ties=ties)
+
+
+def nomogram_of(fit, train: pd.DataFrame, *, name: str = "Model_clinic+dl"):
+    """The rms nomogram of a fitted Cox model, or why there is none.
+
+    Returns
+    -------
+    nomogram : Nomogram or None
+        :meth:`npc_lib.stats.Nomogram.from_cox` on the training frame.
+    skipped : str or None
+        Why there is no nomogram: a model without covariate (its points would
+        be scaled by 100 / 0) or with a covariate constant in ``train`` (an
+        axis of one value). ``None`` when there is one.
+
+    Examples
+    --------
+    >>> from npc_lib.stats import fit_cox
+    >>> d = pd.DataFrame({"time": [1., 2, 3, 4, 5, 6], "event": [1, 0, 1, 1, 0, 1], "x": [.1, .5, .2, .9, .3, .8]})
+    >>> nom, why = nomogram_of(fit_cox(d, "time", "event", []), d, name="m")
+    >>> nom, why
+    (None, 'm has no covariate: no nomogram (every patient has the same prediction; points would be 100 / 0)')
+    """
+    from npc_lib.stats import Nomogram
+
+    covariates = list(fit.covariates)
+    if not covariates:
+        return None, (f"{name} has no covariate: no nomogram (every patient has the same prediction; "
+                      f"points would be 100 / 0)")
+    constant = [c for c in covariates if train[c].nunique(dropna=False) < 2]
+    if constant:
+        return None, f"{name}: covariate(s) {constant} constant in the training cohort: no nomogram axis"
+    return Nomogram.from_cox(fit, train[covariates]), None
 
 
 def covariate_sources(covariates: Sequence[str]) -> str:

@@ -8,12 +8,13 @@ paper's value, ours, whether ours lies inside the paper's 95% confidence
 interval where it has one, and the twin's oracle where there is one.
 :func:`abstract_verdicts` states, for each claim of the abstract (and the
 text's few further claims), whether it ``held`` or was ``not held`` on this
-run, by a stated rule; a claim whose chapter did not run is ``not assessed``.
+run, as decided by :mod:`npc_lib.run.verdicts` (one rule, stated there); a
+claim whose chapter did not run is ``not assessed``.
 """
 
 from __future__ import annotations
 
-__all__ = ["reproduction_table", "abstract_verdicts", "read_metrics", "ALPHA"]
+__all__ = ["reproduction_table", "abstract_verdicts", "read_metrics", "skipped_analyses", "ALPHA"]
 
 from pathlib import Path
 from typing import Any, Callable
@@ -24,9 +25,8 @@ import pandas as pd
 from npc_lib import paper
 from npc_lib._io import read_json
 from npc_lib.report import format_ci, format_p
+from npc_lib.run.verdicts import ALPHA, claim_verdicts, verdict_table
 
-#: significance level of the verdicts ("significant" = p below it)
-ALPHA = 0.05
 _COLUMNS = ["section", "quantity", "paper", "ours", "inside_paper_ci", "oracle", "note"]
 _ORACLE_OF = {"DL_T1_sig": "truth: lp_T1", "DL_T2_sig": "truth: lp_T2", "DL_T1C_sig": "truth: lp_T1C",
               "Model_clinic": "truth: lp_clinical", "Model_clinic+dl": "truth: lp_total"}
@@ -113,11 +113,11 @@ def _cv_rows(m: dict) -> list[dict]:
 
 def _endpoint_rows(m: dict) -> list[dict]:
     rows = []
-    for cohort, by_ep in ((m.get("fig3_claim") or {}).get("logrank_p") or {}).items():
-        for ep, p in by_ep.items():
+    for cohort, by_ep in (m.get("endpoints") or {}).items():
+        for ep, r in (by_ep or {}).items():
             if ep.lower() != "dfs":
                 rows.append(_row("Secondary endpoints", f"log-rank p, {ep.upper()}, {cohort}", "<0.001",
-                                 format_p(p)))
+                                 format_p((r or {}).get("logrank_p"))))
     return rows
 
 
@@ -165,108 +165,8 @@ def reproduction_table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_COLUMNS)
 
 
-def _significant(p) -> bool:
-    return p is not None and np.isfinite(float(p)) and float(p) < ALPHA
-
-
-def _paper_c(model: str, cohort: str) -> float:
-    return float(paper.TABLE2.set_index(["model", "cohort"]).loc[(model, cohort), "c_index"])
-
-
-def _paper_signatures(cohort: str) -> str:
-    lo, hi = paper.SIGNATURE_CINDEX_RANGE[cohort]
-    t2 = paper.TABLE2[(paper.TABLE2["cohort"] == cohort) & paper.TABLE2["model"].str.startswith("DL_")]
-    return f"C {lo:.3f}-{hi:.3f}, p {', '.join(sorted(set(t2['p'])))}"
-
-
-def _paper_improvement(cohort: str) -> str:
-    return (f"{_paper_c('Model_clinic+dl', cohort):.3f} vs {_paper_c('Model_clinic', cohort):.3f}, "
-            f"p {paper.CLINIC_VS_DL_P[cohort]}")
-
-
-def _paper_beats_clinic(cohort: str) -> str:
-    lo, hi = paper.SIGNATURE_CINDEX_RANGE[cohort]
-    return f"{lo:.3f}-{hi:.3f} vs {_paper_c('Model_clinic', cohort):.3f}"
-
-
-def _paper_risk_groups(cohort: str) -> str:
-    r = paper.RISK_GROUPS.set_index("cohort").loc[cohort]
-    return f"HR {r.hr:.2f}, p {r.p}"
-
-
-def _claims(metrics: dict) -> list[tuple[str, str, str, Callable[[], tuple[bool, str]]]]:
-    m05, m06, m07, m08 = (metrics.get(k, {}) for k in ("05_models", "06_nomogram", "07_endpoints_subgroups",
-                                                      "08_radiomics"))
-    sigs = ("DL_T1_sig", "DL_T2_sig", "DL_T1C_sig")
-
-    def c(cohort, model):
-        return ((m05.get("cindex") or {}).get(cohort) or {}).get(model) or {}
-
-    def signatures_significant(cohort):
-        ok = [(c(cohort, s).get("c_index") or 0) > 0.5 and _significant(c(cohort, s).get("p_value")) for s in sigs]
-        return all(ok), ", ".join(f"{s} {_num(c(cohort, s).get('c_index')):.3f} (p {format_p(c(cohort, s).get('p_value'))})"
-                                  for s in sigs)
-
-    def improved(cohort):
-        r = (m05.get("clinic_vs_dl") or {}).get(cohort) or {}
-        held = _num(r.get("c_new")) > _num(r.get("c_ref")) and _significant(r.get("p_value"))
-        return held, f"{_num(r.get('c_new')):.3f} vs {_num(r.get('c_ref')):.3f}, p {format_p(r.get('p_value'))}"
-
-    def beats_clinic(cohort):
-        ref = _num(c(cohort, "Model_clinic").get("c_index"))
-        return all(_num(c(cohort, s).get("c_index")) > ref for s in sigs), \
-            ", ".join(f"{s} {_num(c(cohort, s).get('c_index')):.3f}" for s in sigs) + f" vs Model_clinic {ref:.3f}"
-
-    def stratifies(cohort):
-        s = (m06.get("risk_groups") or {}).get(cohort) or {}
-        return _num(s.get("hr")) > 1 and _significant(s.get("logrank_p")), \
-            f"HR {_num(s.get('hr')):.2f}, log-rank p {format_p(s.get('logrank_p'))}"
-
-    def fig3():
-        ps = [p for by in ((m07.get("fig3_claim") or {}).get("logrank_p") or {}).values() for e, p in by.items()
-              if e.lower() != "dfs"]
-        return bool(ps) and all(_significant(p) for p in ps), f"{sum(_significant(p) for p in ps)} of {len(ps)} p < {ALPHA}"
-
-    def d2():
-        held = (m07.get("figD2_claim") or {}).get("held")
-        by_cohort = held if isinstance(held, dict) else {"all": held}
-        return bool(by_cohort) and all(bool(v) for v in by_cohort.values()), \
-            ", ".join(f"{c}: {'every level significant' if v else 'not every level significant'}"
-                      for c, v in by_cohort.items())
-
-    def handcrafted():
-        w = m08.get("dl_beats_handcrafted")
-        return bool(w), str(m08.get("comparison_summary", ""))
-
-    return [
-        ("05_models", "Each DL signature correlates with DFS in the training cohort",
-         _paper_signatures("train"), lambda: signatures_significant("train")),
-        ("05_models", "Each DL signature correlates with DFS in the test cohort", _paper_signatures("test"),
-         lambda: signatures_significant("test")),
-        ("05_models", "Model_clinic+dl improves on Model_clinic, training cohort", _paper_improvement("train"),
-         lambda: improved("train")),
-        ("05_models", "Model_clinic+dl improves on Model_clinic, test cohort", _paper_improvement("test"),
-         lambda: improved("test")),
-        ("05_models", "Each DL signature beats Model_clinic in the test cohort", _paper_beats_clinic("test"),
-         lambda: beats_clinic("test")),
-        ("06_nomogram", "High-risk group has shorter DFS, training cohort", _paper_risk_groups("train"),
-         lambda: stratifies("train")),
-        ("06_nomogram", "High-risk group has shorter DFS, validated in the test cohort", _paper_risk_groups("test"),
-         lambda: stratifies("test")),
-        ("07_endpoints_subgroups", "Risk groups separate OS, DMFS and LRFS (Fig. 3)", "all p < 0.001", fig3),
-        ("07_endpoints_subgroups", "The nomogram stays prognostic in every subgroup (Fig. D2)",
-         "significant in every subgroup", d2),
-        ("08_radiomics", "Handcrafted radiomics do worse than the DL signatures (Appendix C)",
-         "unsatisfactory results", handcrafted),
-    ]
-
-
 def abstract_verdicts(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    """One verdict per claim: ``held``, ``not held`` or ``not assessed`` (its chapter did not run).
-
-    A claim of significance holds when our estimate points the same way and
-    its p-value is below :data:`ALPHA` (the paper's smaller p-values are shown
-    beside, not required).
+    """One verdict per claim, as a table (:func:`npc_lib.run.verdicts.claim_verdicts`, which states the rule).
 
     Examples
     --------
@@ -274,12 +174,24 @@ def abstract_verdicts(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
     >>> set(v["verdict"])
     {'not assessed'}
     """
-    rows = []
-    for chapter, claim, printed, check in _claims(metrics):
-        if chapter not in metrics:
-            rows.append({"claim": claim, "paper": printed, "ours": "", "verdict": "not assessed", "chapter": chapter})
-            continue
-        held, ours = check()
-        rows.append({"claim": claim, "paper": printed, "ours": ours, "verdict": "held" if held else "not held",
-                     "chapter": chapter})
-    return pd.DataFrame(rows, columns=["claim", "paper", "ours", "verdict", "chapter"])
+    return verdict_table(claim_verdicts(metrics))
+
+
+def skipped_analyses(metrics: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """``{chapter: why}`` for each chapter of a run that skipped (part of) its analysis.
+
+    A chapter says so in its results (``skipped``; chapter 06 also
+    ``nomogram_skipped``): no nomogram for a model without covariate, no risk
+    groups, no PyRadiomics.
+
+    Examples
+    --------
+    >>> skipped_analyses({"06_nomogram": {"nomogram_skipped": "no covariate"}, "05_models": {"n_train": 3}})
+    {'06_nomogram': 'no covariate'}
+    """
+    out = {}
+    for chapter, m in metrics.items():
+        why = [str(m[k]) for k in ("nomogram_skipped", "skipped") if isinstance(m, dict) and m.get(k)]
+        if why:
+            out[chapter] = "; ".join(dict.fromkeys(why))
+    return out

@@ -43,6 +43,20 @@ SPLIT_FILE = "split.csv"
 _OVERRIDABLE = ("n_patients", "cohort_seed", "split_seed", "cohort_dir", "train_fraction")
 
 
+_RISK_GROUP_COLUMNS = ("patient_id", "cohort", "points", "high_risk")
+
+
+def _check_risk_groups(df: pd.DataFrame, source: str) -> None:
+    missing = [c for c in _RISK_GROUP_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{source}: column(s) {missing} missing")
+    bad = sorted(set(df["high_risk"].tolist()) - {0, 1})
+    if bad:
+        raise ValueError(f"{source}: high_risk must be 0 or 1, got {bad}")
+    if df["patient_id"].duplicated().any():
+        raise ValueError(f"{source}: patient(s) listed twice: {sorted(df.loc[df.patient_id.duplicated(), 'patient_id'])}")
+
+
 def _config_value(config: RunConfig, key: str) -> Any:
     return {"n_patients": config.cohort.n_patients, "cohort_seed": config.cohort.seed,
             "split_seed": config.split.seed, "cohort_dir": config.cohort.dir,
@@ -273,6 +287,37 @@ class Run:
             raise ValueError(f"run {self.dir}: no nomogram.json yet (run chapter 06_nomogram first)")
         return read_nomogram_model(self.nomogram_path())
 
+    def write_nomogram(self, nomogram, **kwargs) -> Path | None:
+        """Write chapter 06's ``nomogram.json`` (:func:`~npc_lib.stats.nomogram_export.write_nomogram_model`).
+
+        ``nomogram=None`` (a model without covariate has no nomogram): no
+        file, and one left by an earlier execution is removed.
+        """
+        from npc_lib.stats.nomogram_export import write_nomogram_model
+
+        if nomogram is None:
+            self.nomogram_path().unlink(missing_ok=True)
+            return None
+        return write_nomogram_model(nomogram, self.nomogram_path(), **kwargs)
+
+    def write_risk_groups(self, groups: pd.DataFrame | None) -> Path | None:
+        """Write chapter 06's locked risk groups (``patient_id, cohort, points, high_risk``).
+
+        ``groups=None`` (no nomogram, no risk groups): no file, and one left
+        by an earlier execution is removed.
+        """
+        from npc_lib._io import atomic_path
+
+        path = self.risk_groups_path()
+        if groups is None:
+            path.unlink(missing_ok=True)
+            return None
+        _check_risk_groups(groups, "groups")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            groups[list(_RISK_GROUP_COLUMNS)].to_csv(tmp, index=False)
+        return path
+
     def risk_groups_path(self) -> Path:
         """Chapter 06's locked risk groups per patient (``patient_risk_groups.csv``)."""
         return self.dir / "06_nomogram" / "patient_risk_groups.csv"
@@ -283,9 +328,7 @@ class Run:
         if not path.is_file():
             raise ValueError(f"run {self.dir}: no patient_risk_groups.csv yet (run chapter 06_nomogram first)")
         df = pd.read_csv(path, dtype={"patient_id": str})
-        missing = [c for c in ("patient_id", "cohort", "points", "high_risk") if c not in df.columns]
-        if missing:
-            raise ValueError(f"{path}: column(s) {missing} missing")
+        _check_risk_groups(df, str(path))
         return df
 
     def metrics(self, chapter: str) -> dict:

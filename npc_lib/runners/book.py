@@ -14,6 +14,7 @@ __all__ = [
     "chapter_parameters",
     "check_cohort_for_run",
     "run_chapters",
+    "rerun_chapters",
     "build_book",
     "library_hash",
     "stage_notebook",
@@ -177,6 +178,45 @@ def run_chapters(
             {"chapter": name, "seconds": round(time.perf_counter() - t0, 2), "profile": config.name},
             chapter_dir / "timing.json",
         )
+    return run.dir
+
+
+def rerun_chapters(run_dir: str | Path, *, first: str, parameters: dict[str, dict[str, Any]] | None = None) -> Path:
+    """Execute chapter ``first`` and every later one again in an existing run, with extra parameters (a what-if).
+
+    For trying a chapter knob on a finished run without redoing the earlier
+    chapters (chapter 04's training), e.g. ``parameters={"05_models":
+    {"model_clinic_dl_covariates": "none"}}`` on a copy of a run folder. The
+    re-executed chapters lose their stamps: a later ``npc run`` executes them
+    again with the profile's own parameters.
+
+    Raises
+    ------
+    ValueError
+        ``first`` or a chapter of ``parameters`` not in the book, or a
+        parameter that chapter does not have (its ``parameters`` cell).
+    """
+    import jupytext
+
+    run = Run.open(run_dir)
+    parameters = dict(parameters or {})
+    names = [Path(c).name for c in chapters()]
+    unknown = sorted({first, *parameters} - set(names))
+    if unknown:
+        raise ValueError(f"chapter(s) {unknown} not in the book ({', '.join(names)})")
+    todo = chapters()[names.index(first):]
+    for chapter in todo:
+        name = Path(chapter).name
+        md = project_root() / f"{chapter}.md"
+        extra = parameters.get(name, {})
+        if extra:
+            cell = next((c.source for c in jupytext.read(md).cells if "parameters" in c.metadata.get("tags", [])), "")
+            absent = sorted(k for k in extra if not re.search(rf"^{re.escape(k)}\s*=", cell, re.M))
+            if absent:
+                raise ValueError(f"chapter {name} has no parameter(s) {absent}")
+        (run.dir / name / ".stamp").unlink(missing_ok=True)
+        _execute(md, run.dir / "notebooks" / f"{name}.ipynb", {**chapter_parameters(run.config, run.dir, chapter),
+                                                                **extra}, cwd=run.chapter_dir(name))
     return run.dir
 
 

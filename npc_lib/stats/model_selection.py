@@ -13,7 +13,7 @@ Risk convention: coefficients are log hazard ratios (higher = worse).
 
 from __future__ import annotations
 
-__all__ = ["usable_covariates", "infinite_coefficients", "ModelSelection", "select_model"]
+__all__ = ["usable_covariates", "infinite_coefficients", "ModelSelection", "select_model", "fixed_model"]
 
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -108,6 +108,12 @@ def infinite_coefficients(fit: CoxResult, df: pd.DataFrame, notes: Sequence[str]
     return out
 
 
+def _null_step(df: pd.DataFrame, duration_col: str, event_col: str, ties: str) -> StepwiseResult:
+    null = quietly(fit_cox, df, duration_col, event_col, [], ties=ties)[0]
+    return StepwiseResult(selected=[], dropped=[], aic_path=[null.aic],
+                          steps=pd.DataFrame(columns=["step", "dropped", "aic"]), final=null)
+
+
 def select_model(df: pd.DataFrame, covariates: Sequence[str], *, name: str = "model",
                  duration_col: str = "time", event_col: str = "event",
                  fallback: Sequence[str] = (), ties: str = "efron", drop_infinite: bool = True) -> ModelSelection:
@@ -135,7 +141,8 @@ def select_model(df: pd.DataFrame, covariates: Sequence[str], *, name: str = "mo
         use, and its hazard ratio is not estimable.
 
     Covariates constant in ``df`` are left out of the start model (and of
-    ``fallback``) with a note.
+    ``fallback``) with a note; when none is left, the result is the null
+    model (no covariate), with a note.
 
     Returns
     -------
@@ -154,11 +161,9 @@ def select_model(df: pd.DataFrame, covariates: Sequence[str], *, name: str = "mo
     ['x']
     """
     start, constant = usable_covariates(df, covariates)
-    if not start:
-        raise ValueError(f"covariates: every covariate is constant in df: {constant}")
     notes = [f"left out, constant in these data: {', '.join(constant)}"] if constant else []
     excluded: list = []
-    while True:
+    while start:
         step, more = quietly(stepwise_cox, df, duration_col, event_col, start, ties=ties)
         final_notes = quietly(fit_cox, df, duration_col, event_col, step.selected, ties=ties)[1]
         infinite = infinite_coefficients(step.final, df, final_notes) if drop_infinite else []
@@ -168,11 +173,9 @@ def select_model(df: pd.DataFrame, covariates: Sequence[str], *, name: str = "mo
         excluded += infinite
         notes.append(f"left out, infinite coefficient (monotone likelihood): {', '.join(infinite)}")
         start = [c for c in start if c not in infinite]
-        if not start:
-            null = quietly(fit_cox, df, duration_col, event_col, [], ties=ties)[0]
-            step = StepwiseResult(selected=[], dropped=[], aic_path=[null.aic],
-                                  steps=pd.DataFrame(columns=["step", "dropped", "aic"]), final=null)
-            break
+    if not start:  # every candidate constant or infinite: the null model
+        notes.append("no candidate covariate left: the null model")
+        step = _null_step(df, duration_col, event_col, ties)
     fallback = [c for c in fallback if c not in constant and c not in excluded]
     used, fit, fell_back = list(step.selected), step.final, False
     if not used:
@@ -183,3 +186,29 @@ def select_model(df: pd.DataFrame, covariates: Sequence[str], *, name: str = "mo
             notes += more + [f"fallback to {used}"]
     return ModelSelection(name=name, selected=list(step.selected), used=used, fallback_used=fell_back,
                           stepwise=step, fit=fit, notes=list(dict.fromkeys(notes)), excluded=excluded)
+
+
+def fixed_model(df: pd.DataFrame, covariates: Sequence[str], *, name: str = "model", duration_col: str = "time",
+                event_col: str = "event", ties: str = "efron") -> ModelSelection:
+    """A Cox model of given covariates, no selection: the same :class:`ModelSelection` as :func:`select_model`.
+
+    For a model fixed by the analyst (or by a what-if run that forces a
+    model with no covariate). ``covariates`` may be empty: the null model,
+    whose linear predictor is 0 for every patient.
+
+    >>> d = pd.DataFrame({"time": [1., 2, 3, 4, 5, 6], "event": [1, 0, 1, 1, 0, 1], "x": [.1, .5, .2, .9, .3, .8]})
+    >>> m = fixed_model(d, [], name="none")
+    >>> m.used, m.selected, m.fallback_used, m.notes
+    ([], [], False, ['covariates fixed: none'])
+    >>> list(fixed_model(d, ["x"]).fit.covariates)
+    ['x']
+    """
+    covariates = list(covariates)
+    missing = [c for c in covariates if c not in df.columns]
+    if missing:
+        raise ValueError(f"covariates not in df: {missing}")
+    fit, notes = quietly(fit_cox, df, duration_col, event_col, covariates, ties=ties)
+    step = StepwiseResult(selected=covariates, dropped=[], aic_path=[fit.aic],
+                          steps=pd.DataFrame(columns=["step", "dropped", "aic"]), final=fit)
+    return ModelSelection(name=name, selected=covariates, used=covariates, fallback_used=False, stepwise=step,
+                          fit=fit, notes=[f"covariates fixed: {', '.join(covariates) or 'none'}", *notes])
