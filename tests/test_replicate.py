@@ -228,3 +228,28 @@ def test_replicate_equals_npc_run_with_the_same_seeds(smoke_study, smoke_run):
     assert ours == theirs
     no_study = json.loads((smoke_run / "11_replication" / "metrics.json").read_text())
     assert no_study["study_dir"] is None and no_study["claims"] == []
+
+
+def test_replicate_retries_a_kernel_that_failed_to_start(tmp_path, monkeypatch):
+    """A kernel start race (papermill #511) is retried; a chapter that fails is recorded, not retried."""
+    import npc_lib.runners.replicate as replicate
+
+    calls = []
+
+    def flaky(config, *, out, only, progress):
+        calls.append(config.split.seed)
+        if len(calls) == 1:
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        if config.split.seed == 2:
+            raise ValueError("a cell failed")
+        return out
+
+    monkeypatch.setattr(replicate, "ensure_cohort", lambda settings, progress: (tmp_path, "stamp"))
+    monkeypatch.setattr(replicate, "run_chapters", flaky)
+    monkeypatch.setattr(replicate.time, "sleep", lambda s: None)
+    study = study_from_seeds("smoke", "0", split_seeds="1-2", chapters=CHAPTERS)
+    ok = replicate.run_replicate(study, tmp_path, 0, 1)
+    assert ok["status"] == "ok" and calls == [1, 1]
+    failed = replicate.run_replicate(study.to_dict(), tmp_path, 0, 2)
+    assert failed["status"] == "failed" and failed["error"] == "ValueError: a cell failed" and calls[2:] == [2]
+    assert json.loads((tmp_path / "twin0_split2" / RECORD_FILE).read_text())["status"] == "failed"
