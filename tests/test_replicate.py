@@ -20,7 +20,7 @@ from npc_lib.runners.replicate import (RECORD_FILE, STUDY_FILE, Replicate, Study
                                        read_study, replicate_done, replicate_profile, run_study, study_from_seeds)
 from npc_lib.runners.study_results import (HEADLINES, REPLICATES_FILE, VERDICTS_FILE, claim_verdicts_of,
                                            collect_study, execute_replication_chapter, headline_numbers,
-                                           summarize_study, write_study_tables)
+                                           headline_values, summarize_study, write_study_tables)
 
 CHAPTERS = ["01_cohort"]
 
@@ -126,16 +126,21 @@ def test_study_tables_from_records(tmp_path):
     assert set(verdicts["replicate"]) == {f"twin{t}_split{s}" for t in (1, 2, 3) for s in (10, 11)}
     summary = summarize_study(tmp_path)
     assert (summary.n_ok, summary.n_failed) == (6, 1)
-    improved = summary.claims.set_index("claim").loc["Model_clinic+dl improves on Model_clinic, test cohort"]
+    improved = summary.claims.set_index("claim_id").loc["improves_test"]
     assert (improved.assessed, improved.held, improved.share_held) == (6, 3, 0.5)
     assert improved.lower < 0.5 < improved.upper
-    fig3 = summary.claims.set_index("claim").loc["Risk groups separate OS, DMFS and LRFS (Fig. 3)"]
+    fig3 = summary.claims.set_index("claim_id").loc["fig3_secondary_endpoints"]
     assert fig3.assessed == 0 and np.isnan(fig3.share_held)  # chapter 07 did not run: not assessed anywhere
     c = summary.headlines.set_index("number").loc["c_test_Model_clinic+dl"]
     assert c.n == 6 and c.paper == pytest.approx(0.788) and 0.74 < c["mean"] < 0.87
     spread = summary.spread.set_index("number").loc["c_test_Model_clinic+dl"]
     assert spread.twins == 3 and spread.share_twin_to_twin > 0.8  # the twin moves it by 0.05, the split by 0.01
     assert summary.spread.set_index("number").loc["hr_test", "sd_twin_to_twin"] == 0.0
+    values, paper_values = headline_values(reps, "hazard ratio")
+    assert list(values["HR high vs low risk, test"]) == [2.0] * 6
+    assert paper_values["HR high vs low risk, test"][0] == 6.9
+    with pytest.raises(ValueError, match="unknown 'nope'"):
+        headline_values(reps, "nope")
 
 
 # -- a study on a 2-worker LocalCluster ---------------------------------------------------------

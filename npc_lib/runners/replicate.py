@@ -437,7 +437,9 @@ def _eta(seconds: list[float], remaining: int, slots: int) -> str:
     if not seconds or remaining == 0:
         return "ETA unknown" if remaining else "ETA 0 s"
     s = sum(seconds) / len(seconds) * math.ceil(remaining / max(1, slots))
-    return f"ETA {int(s // 3600)} h {int(s % 3600 // 60)} min" if s >= 3600 else f"ETA {int(s // 60)} min {int(s % 60)} s"
+    if s >= 3600:
+        return f"ETA {int(s // 3600)} h {int(s % 3600 // 60)} min"
+    return f"ETA {int(s // 60)} min {int(s % 60)} s"
 
 
 def run_study(study: Study, out: str | os.PathLike, *, workers: int = 2, scheduler: str | None = None,

@@ -15,7 +15,8 @@ variance components, the twin as the group).
 from __future__ import annotations
 
 __all__ = ["HEADLINES", "headline_numbers", "claim_verdicts_of", "collect_study", "write_study_tables",
-           "claim_shares", "headline_distribution", "spread_decomposition", "StudySummary", "summarize_study",
+           "claim_shares", "headline_distribution", "headline_values", "spread_decomposition", "StudySummary",
+           "summarize_study",
            "execute_replication_chapter", "REPLICATES_FILE", "VERDICTS_FILE", "RECORD_FILE", "STUDY_FILE"]
 
 import dataclasses
@@ -29,7 +30,8 @@ import pandas as pd
 
 from npc_lib import paper
 from npc_lib._io import read_json, write_csv
-from npc_lib.run.reproduction import abstract_verdicts, read_metrics
+from npc_lib.run.reproduction import read_metrics
+from npc_lib.run.verdicts import claim_verdicts_for_run
 from npc_lib.stats.replication import variance_components, wilson_interval
 
 REPLICATES_FILE = "replicates.csv"
@@ -66,7 +68,10 @@ def _headlines() -> pd.DataFrame:
     rows += [("hr_test", "HR high vs low risk, test", float(rg.hr), float(rg.hr_lower), float(rg.hr_upper)),
              ("dfs5_high_test", "5-year DFS (%), high risk, test", float(rg.dfs5_high), nan, nan),
              ("dfs5_low_test", "5-year DFS (%), low risk, test", float(rg.dfs5_low), nan, nan)]
-    return pd.DataFrame(rows, columns=["number", "label", "paper", "paper_lower", "paper_upper"])
+    groups = ["C-index"] * 3 + ["C / oracle C"] * 3 + ["C-index"] * 2 + ["C difference", "p", "hazard ratio"] \
+        + ["5-year DFS (%)"] * 2
+    return pd.DataFrame([(*r, g) for r, g in zip(rows, groups)],
+                        columns=["number", "label", "paper", "paper_lower", "paper_upper", "group"])
 
 
 #: the headline numbers of a replicate, with the paper's value and 95% CI (NaN where it printed none;
@@ -103,12 +108,13 @@ def headline_numbers(run_dir: str | os.PathLike) -> dict[str, float]:
 
 
 def claim_verdicts_of(run_dir: str | os.PathLike) -> list[dict[str, str]]:
-    """``[{claim, chapter, verdict}]`` of a run: ``held``, ``not held`` or ``not assessed``.
+    """``[{claim_id, claim, chapter, verdict}]`` of a run: ``held``, ``not held`` or ``not assessed``.
 
-    The one adapter between a study and the run layer's verdict rules.
+    The one adapter between a study and the run layer's rule per claim
+    (:func:`npc_lib.run.verdicts.claim_verdicts_for_run`).
     """
-    table = abstract_verdicts(read_metrics(run_dir))
-    return [{"claim": r.claim, "chapter": r.chapter, "verdict": r.verdict} for r in table.itertuples()]
+    return [{"claim_id": v.claim_id, "claim": v.claim, "chapter": v.chapter, "verdict": v.verdict}
+            for v in claim_verdicts_for_run(run_dir)]
 
 
 
@@ -120,7 +126,7 @@ def collect_study(study_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFr
 
     ``replicates``: one row per replicate, the record's columns and the
     :data:`HEADLINES` numbers; ``verdicts``: ``replicate, twin_seed,
-    split_seed, claim, chapter, verdict`` (ok replicates only).
+    split_seed, claim_id, claim, chapter, verdict`` (ok replicates only).
     """
     rows, verdicts = [], []
     for path in sorted(Path(study_dir).glob(f"*/{RECORD_FILE}")):
@@ -132,7 +138,8 @@ def collect_study(study_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFr
                           **v} for v in rec.get("verdicts") or []]
     reps = pd.DataFrame(rows, columns=[*_RECORD_COLUMNS, *HEADLINES["number"]])
     reps = reps.sort_values(["twin_seed", "split_seed"], kind="stable").reset_index(drop=True)
-    return reps, pd.DataFrame(verdicts, columns=["replicate", "twin_seed", "split_seed", "claim", "chapter", "verdict"])
+    return reps, pd.DataFrame(verdicts, columns=["replicate", "twin_seed", "split_seed", "claim_id", "claim", "chapter",
+                                                 "verdict"])
 
 
 def write_study_tables(study_dir: str | os.PathLike) -> pd.DataFrame:
@@ -152,12 +159,14 @@ def claim_shares(verdicts: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     ``verdicts`` is ``verdicts.csv``'s table; a ``not assessed`` verdict counts in neither.
     """
     rows = []
-    for claim, g in verdicts.groupby("claim", sort=False):
+    for claim_id, g in verdicts.groupby("claim_id", sort=False):
         assessed = int(g["verdict"].isin(["held", "not held"]).sum())
         ci = wilson_interval(int((g["verdict"] == "held").sum()), assessed, level)
-        rows.append({"claim": claim, "chapter": g["chapter"].iloc[0], "assessed": assessed, "held": ci.successes,
-                     "share_held": ci.proportion, "lower": ci.lower, "upper": ci.upper})
-    return pd.DataFrame(rows, columns=["claim", "chapter", "assessed", "held", "share_held", "lower", "upper"])
+        rows.append({"claim_id": claim_id, "claim": g["claim"].iloc[-1], "chapter": g["chapter"].iloc[-1],
+                     "assessed": assessed, "held": ci.successes, "share_held": ci.proportion, "lower": ci.lower,
+                     "upper": ci.upper})
+    return pd.DataFrame(rows, columns=["claim_id", "claim", "chapter", "assessed", "held", "share_held", "lower",
+                                       "upper"])
 
 
 def headline_distribution(replicates: pd.DataFrame) -> pd.DataFrame:
@@ -201,6 +210,19 @@ def spread_decomposition(replicates: pd.DataFrame) -> pd.DataFrame:
                      "share_twin_to_twin": vc.share_between, "twin_component_raw": vc.between_raw,
                      "note": vc.note})
     return pd.DataFrame(rows)
+
+
+def headline_values(replicates: pd.DataFrame, group: str) -> tuple[dict, dict]:
+    """``({label: values over the ok replicates}, {label: (paper, lower, upper)})`` of one :data:`HEADLINES` group.
+
+    The input of :func:`npc_lib.plots.replication.plot_replicate_distribution`.
+    """
+    rows = HEADLINES[HEADLINES["group"] == group]
+    if rows.empty:
+        raise ValueError(f"group: unknown {group!r}; known: {', '.join(HEADLINES['group'].unique())}")
+    ok = replicates[replicates["status"] == "ok"]
+    values = {r.label: pd.to_numeric(ok[r.number], errors="coerce").to_numpy(float) for r in rows.itertuples()}
+    return values, {r.label: (r.paper, r.paper_lower, r.paper_upper) for r in rows.itertuples()}
 
 
 @dataclasses.dataclass(frozen=True)
