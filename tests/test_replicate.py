@@ -146,11 +146,20 @@ def test_study_tables_from_records(tmp_path):
 # -- a study on a 2-worker LocalCluster ---------------------------------------------------------
 @pytest.fixture(scope="module")
 def smoke_study(tmp_path_factory):
-    """3 replicates of twin 0 (chapters up to 01_cohort), 2 workers; the third fails (corrupt run.json)."""
+    """Twin 0 split 2020 and 2021, twin 7 split 2020 (chapters up to 01_cohort), 2 workers.
+
+    Twin 7 is simulated on a worker (its stamp removed first: a Dask worker is a daemonic
+    process, the simulator's process pool runs in a child interpreter); its replicate
+    fails (a corrupt run.json).
+    """
+    from npc_lib.run.cohort_source import default_cohort_dir
+
     out = tmp_path_factory.mktemp("study")
-    study = study_from_seeds("smoke", "0", split_seeds="2020-2022", chapters=CHAPTERS)
-    (out / "twin0_split2022").mkdir()
-    (out / "twin0_split2022" / "run.json").write_text("{not json")
+    study = Study("smoke", (Replicate(0, 2020), Replicate(0, 2021), Replicate(7, 2020)), chapters=tuple(CHAPTERS))
+    twin7 = default_cohort_dir(study.config(Replicate(7, 2020)).cohort)
+    twin7.with_name(twin7.name + ".stamp.json").unlink(missing_ok=True)
+    (out / "twin7_split2020").mkdir()
+    (out / "twin7_split2020" / "run.json").write_text("{not json")
     table = run_study(study, out, workers=2, progress=False, poll_seconds=2)
     return study, out, table
 
@@ -158,9 +167,9 @@ def smoke_study(tmp_path_factory):
 def test_study_records_ok_and_failed_replicates(smoke_study):
     study, out, table = smoke_study
     assert table.set_index("replicate")["status"].to_dict() == {
-        "twin0_split2020": "ok", "twin0_split2021": "ok", "twin0_split2022": "failed"}
-    failed = table.set_index("replicate").loc["twin0_split2022"]
-    assert "not JSON" in failed.error and (out / "twin0_split2022" / "error.txt").is_file()
+        "twin0_split2020": "ok", "twin0_split2021": "ok", "twin7_split2020": "failed"}
+    failed = table.set_index("replicate").loc["twin7_split2020"]
+    assert "not JSON" in failed.error and (out / "twin7_split2020" / "error.txt").is_file()
     assert pd.read_csv(out / REPLICATES_FILE)["status"].tolist() == ["ok", "ok", "failed"]
     for name in ("twin0_split2020", "twin0_split2021"):
         record = json.loads((out / name / RECORD_FILE).read_text())
@@ -192,12 +201,13 @@ def test_study_resumes_without_recomputing_finished_replicates(smoke_study, capf
     kept = out / "twin0_split2020" / "notebooks" / "01_cohort.ipynb"
     before = kept.stat().st_mtime_ns
     shutil.rmtree(out / "twin0_split2021")
-    (out / "twin0_split2022" / "run.json").unlink()  # the fault repaired
+    (out / "twin7_split2020" / "run.json").unlink()  # the fault repaired
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
         table = run_study(study, out, scheduler=cluster.scheduler_address, poll_seconds=2)
     assert table["status"].tolist() == ["ok", "ok", "ok"]
     assert kept.stat().st_mtime_ns == before
-    assert not (out / "twin0_split2022" / "error.txt").exists()
+    assert not (out / "twin7_split2020" / "error.txt").exists()
+    assert Run.open(out / "twin7_split2020").config.cohort.seed == 7
     assert "replicates: 3/3 done, 0 running, 0 failed, 0 queued" in capfd.readouterr().err
 
 
@@ -249,7 +259,7 @@ def test_replicate_retries_a_kernel_that_failed_to_start(tmp_path, monkeypatch):
             raise ValueError("a cell failed")
         return out
 
-    monkeypatch.setattr(replicate, "ensure_cohort", lambda settings, progress: (tmp_path, "stamp"))
+    monkeypatch.setattr(replicate, "_ensure_twin", lambda config: None)
     monkeypatch.setattr(replicate, "run_chapters", flaky)
     monkeypatch.setattr(replicate.time, "sleep", lambda s: None)
     study = study_from_seeds("smoke", "0", split_seeds="1-2", chapters=CHAPTERS)

@@ -39,9 +39,11 @@ __all__ = ["Replicate", "Study", "parse_seeds", "read_study", "study_from_seeds"
 
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import socket
+import subprocess
 import sys
 import time
 import traceback
@@ -52,7 +54,7 @@ import pandas as pd
 
 from npc_lib._io import read_json, write_json
 from npc_lib.run import RunConfig, resolve_profile
-from npc_lib.run.cohort_source import default_cohort_dir, ensure_cohort
+from npc_lib.run.cohort_source import default_cohort_dir
 from npc_lib.runners.book import chapters as book_chapters
 from npc_lib.runners.book import run_chapters
 from npc_lib.runners.study_results import RECORD_FILE, claim_verdicts_of, headline_numbers, write_study_tables
@@ -302,6 +304,23 @@ def _write_profile(profile: Mapping[str, Any], path: Path) -> None:
                        + yaml.safe_dump(dict(profile), sort_keys=False))
 
 
+def _ensure_twin(config: RunConfig) -> None:
+    """Simulate the replicate's twin if needed, in a child interpreter.
+
+    The simulator writes patients with a process pool, which a daemonic
+    process (a Dask worker) may not start; a child interpreter may.
+    """
+    if config.cohort.dir:
+        return
+    code = ("import json, sys\nfrom npc_lib.run.config import CohortSettings\n"
+            "from npc_lib.run.cohort_source import ensure_cohort\n"
+            "ensure_cohort(CohortSettings(**json.loads(sys.argv[1])), progress=False)")
+    res = subprocess.run([sys.executable, "-c", code, json.dumps(dataclasses.asdict(config.cohort))],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        raise RuntimeError(f"simulating twin {config.cohort.seed} failed: {res.stderr.strip()[-2000:]}")
+
+
 def kernel_start_failure(exc: BaseException) -> bool:
     """Whether ``exc`` is a papermill kernel that failed to start (worth a retry), not a failing cell."""
     if type(exc).__name__ == "PapermillExecutionError":
@@ -354,7 +373,7 @@ def run_replicate(study: Study | Mapping[str, Any], study_dir: str | os.PathLike
             config = study.config(rep)
             _write_profile(replicate_profile(config), rep_dir / PROFILE_FILE)
             with _twin_lock(config):
-                ensure_cohort(config.cohort, progress=False)
+                _ensure_twin(config)
             _run_chapters_retrying(config, rep_dir, study.chapters_run())
         record.update(status="ok", headlines=headline_numbers(rep_dir), verdicts=claim_verdicts_of(rep_dir))
         (rep_dir / "error.txt").unlink(missing_ok=True)
