@@ -211,11 +211,15 @@ def test_study_resumes_without_recomputing_finished_replicates(smoke_study, capf
     assert "replicates: 3/3 done, 0 running, 0 failed, 0 queued" in capfd.readouterr().err
 
 
-def test_cli_replicate_resumes_and_refuses_other_settings(smoke_study, capsys):
+def test_cli_replicate_resumes_and_refuses_other_settings(smoke_study, capsys, tmp_path):
     _, out, _ = smoke_study
     args = ["-q", "replicate", "--profile", "smoke", "--twins", "0", "--split-seeds", "2020", "--out", str(out)]
     assert main([*args, "--chapters", *CHAPTERS]) == 0  # nothing left to do: no cluster started
     assert "1 of 1 replicates ok" in capsys.readouterr().out
+    study_file = tmp_path / "study.yml"
+    study_file.write_text("profile: smoke\ntwins: 0\nsplit_seeds: [2020, 2021]\nchapters: [01_cohort]\n")
+    assert main(["-q", "replicate", str(study_file), "--out", str(out)]) == 0
+    assert "2 of 2 replicates ok" in capsys.readouterr().out
     assert main([*args, "--chapters", "02_table1"]) == 2
     assert "other settings (chapters)" in capsys.readouterr().err
 
