@@ -12,7 +12,6 @@ import pytest
 
 from npc_lib.stats.endpoints import at_risk_table, compare_risk_groups, endpoint_table, km_curve_table
 from npc_lib.stats.kaplan_meier import hazard_ratio, kaplan_meier, logrank_test
-from npc_lib.stats.performance import risk_group_summary
 
 DATA = Path(__file__).parent / "data"
 RTOL = 1e-6
@@ -84,8 +83,8 @@ def test_endpoint_table_rows_equal_per_subset_statistics():
         assert r.n == len(part) == r.n_low + r.n_high and r.events == int(e.sum()) == r.events_low + r.events_high
         km = kaplan_meier(t[g == 1], e[g == 1], [36.0, 60.0])
         assert (r.surv_high_36, r.lower_high_60) == pytest.approx((km.survival[0], km.lower[1]))
-        old = risk_group_summary(t, e, g, t=60.0)        # chapter 06's DFS summary: the same numbers
-        assert (r.hr, r.logrank_p, r.surv_low_60) == pytest.approx((old["hr"], old["logrank_p"], old["surv_low"]))
+        one = compare_risk_groups(t, e, g, at=60.0)       # chapter 06's DFS contrast: the same numbers
+        assert (r.hr, r.logrank_p, r.surv_low_60) == pytest.approx((one["hr"], one["logrank_p"], one["surv_low"]))
 
 
 def test_endpoint_table_matches_lifelines():
@@ -162,3 +161,16 @@ def test_endpoint_table_bad_input_names_the_argument():
         endpoint_table(d.assign(os_time=-1.0), ["os"])
     with pytest.raises(ValueError, match="endpoints is empty"):
         endpoint_table(d, [])
+
+
+def test_compare_risk_groups_survival_at_a_time():
+    t, e = [1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 0, 0]
+    r = compare_risk_groups(t, e, [1, 1, 1, 0, 0, 0], at=2.5)
+    assert np.isnan(r["hr"]) and r["surv_low"] == 1.0 and r["surv_high"] == pytest.approx(1 / 3)
+    assert np.isfinite(r["logrank_p"]) and "no event in the low-risk group" in r["note"]
+    empty = compare_risk_groups(t, e, [0] * 6, at=2.5)
+    assert empty["n_high"] == 0 and np.isnan(empty["surv_high"]) and "no patient in the high-risk group" in empty["note"]
+    assert np.isnan(compare_risk_groups(t, e, [1, 0, 1, 0, 1, 0], at=10)["surv_low"])  # past follow-up
+    assert "surv_low" not in compare_risk_groups(t, e, [1, 0, 1, 0, 1, 0])
+    none = compare_risk_groups([1, 2, 3, 4], [0, 0, 0, 0], [1, 0, 1, 0], at=2.0)
+    assert none["surv_low"] == 1.0 and none["note"] == "no event: HR not estimable"

@@ -58,6 +58,7 @@ def test_select_model_monotone_likelihood_is_a_note():
         warnings.simplefilter("error")
         m = select_model(d, ["x", "rare"])
     assert any("infinite" in n or "converge" in n for n in m.notes)
+    assert m.monotone and set(m.monotone) <= set(m.notes)  # Cox non-convergence, told apart by its warning class
 
 
 def test_select_model_leaves_out_constant_covariates(cohort):

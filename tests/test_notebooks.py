@@ -17,10 +17,14 @@ def _metrics(run: Path, chapter: str) -> dict:
 
 
 def test_notebooks_every_chapter_writes_metrics(smoke_run):
+    from npc_lib.run.results import CHAPTERS, read_all_results
+
     for c in chapters():
         name = Path(c).name
         assert (smoke_run / "notebooks" / f"{name}.ipynb").is_file()
         assert isinstance(_metrics(smoke_run, name), dict)
+    typed = read_all_results(smoke_run)  # every typed chapter's results read back and checked
+    assert set(typed) == {Path(c).name for c in chapters() if CHAPTERS.get(Path(c).name) is not None}
 
 
 def test_notebooks_cohort_chapter_metrics(smoke_run):
@@ -231,7 +235,8 @@ def test_notebooks_model_without_covariate_every_chapter_says_what_it_skipped(ru
     m07 = _metrics(run, "07_endpoints_subgroups")
     assert m07["skipped"] == m06["nomogram_skipped"] and m07["endpoints"] == {} and m07["subgroups"] == {}
     assert m07["fig3_claim"]["verdict"] == m07["figD2_claim"]["verdict"] == "not assessed"
-    assert _metrics(run, "09_calculator") == {"skipped": m06["nomogram_skipped"]}
+    m09 = _metrics(run, "09_calculator")
+    assert m09["skipped"] == m06["nomogram_skipped"] and m09["example"] is None and m09["cli_status"] is None
     page = (run / "notebooks" / "09_calculator.ipynb").read_text()
     assert "no calculator: chapter 06 wrote no nomogram.json" in page
     claims = {c["claim_id"]: c for c in _metrics(run, "12_reproduction")["claims"]}

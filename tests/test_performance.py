@@ -10,7 +10,7 @@ from cohort_factory import survival_frame
 from npc_lib.stats import (calibration_curve, compare_concordance, concordance_index, decision_curve,
                            hazard_ratio, kaplan_meier, logrank_test, time_dependent_roc)
 from npc_lib.stats.performance import (calibration_at, compare_models, concordance_table, decision_curve_table,
-                                       risk_group_summary, time_dependent_roc_table)
+                                       time_dependent_roc_table)
 
 
 def _cohort(n=200, seed=0, follow_up=80.0):
@@ -65,35 +65,6 @@ def test_time_dependent_roc_table_matches_and_flags_undefined(cohort):
         ("noise", 36.0), "auc"]
 
 
-# --------------------------------------------------------------------------- risk groups
-
-
-def test_risk_group_summary_agrees_with_survival_functions(cohort):
-    high = (cohort.lp > np.quantile(cohort.lp, 0.7)).astype(int).to_numpy()
-    s = risk_group_summary(cohort.time, cohort.event, high, t=60.0)
-    hr = hazard_ratio(cohort.time, cohort.event, high)
-    lr = logrank_test(cohort.time, cohort.event, high)
-    assert s["hr"] == pytest.approx(hr.hr) and s["hr_lower"] == pytest.approx(hr.lower)
-    assert s["logrank_p"] == pytest.approx(lr.p_value)
-    hi = high == 1
-    km_hi = kaplan_meier(cohort.time[hi], cohort.event[hi], [60.0]).survival.iloc[0]
-    assert s["surv_high"] == pytest.approx(km_hi)
-    assert s["n_high"] == hi.sum() and s["events_low"] == cohort.event[~hi].sum()
-    assert s["hr"] > 1 and s["surv_high"] < s["surv_low"] and s["note"] == ""
-
-
-def test_risk_group_summary_degenerate_groups():
-    t, e = [1, 2, 3, 4, 5, 6], [1, 1, 1, 0, 0, 0]
-    s = risk_group_summary(t, e, [1, 1, 1, 0, 0, 0], t=2.5)
-    assert np.isnan(s["hr"]) and s["surv_low"] == 1.0 and "no events" in s["note"]
-    assert np.isfinite(s["logrank_p"])
-    empty = risk_group_summary(t, e, [0] * 6, t=2.5)
-    assert empty["n_high"] == 0 and np.isnan(empty["surv_high"]) and empty["note"] == "one risk group is empty"
-    assert np.isnan(risk_group_summary(t, e, [1, 0, 1, 0, 1, 0], t=10)["surv_low"])  # past follow-up
-    with pytest.raises(ValueError, match="high must be 0/1"):
-        risk_group_summary(t, e, [2, 0, 1, 0, 1, 0])
-
-
 # --------------------------------------------------------------------------- calibration, decision curves
 
 
@@ -132,12 +103,8 @@ def test_decision_curve_table_long_form(cohort):
 def test_tables_reject_bad_survival_data(cohort):
     with pytest.raises(ValueError, match="time contains NaN"):
         concordance_table([1.0, np.nan], [1, 0], {"x": [1, 2]})
-    with pytest.raises(ValueError, match="event must be 0/1"):
-        risk_group_summary([1, 2], [1, 5], [0, 1])
 
 
 def test_tables_without_events_give_notes():
     tab = concordance_table([1, 2, 3], [0, 0, 0], {"x": [3, 2, 1]})
     assert np.isnan(tab.c_index.iloc[0]) and tab.note.iloc[0] == "event has no events"
-    s = risk_group_summary([1, 2, 3, 4], [0, 0, 0, 0], [1, 0, 1, 0], t=2.0)
-    assert s["surv_low"] == 1.0 and s["note"] == "no events"

@@ -9,6 +9,10 @@
   travels between chapters;
 * :mod:`npc_lib.run.cohort_source`: the cohort of a run (a user's folder or the
   simulated twin).
+* :mod:`npc_lib.run.results`: each chapter's results (``metrics.json``) as a
+  typed dataclass, the registry of chapter folders, one writer and one reader;
+* :mod:`npc_lib.run.verdicts`: the paper's claims and one rule per claim
+  (:func:`~npc_lib.run.verdicts.claim_verdicts_for_run`).
 
 With the CLI and :mod:`npc_lib.runners`, this is the only layer that imports
 every other one.

@@ -17,7 +17,7 @@ from __future__ import annotations
 __all__ = ["reproduction_table", "abstract_verdicts", "read_metrics", "skipped_analyses", "ALPHA"]
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,10 @@ import pandas as pd
 from npc_lib import paper
 from npc_lib._io import read_json
 from npc_lib.report import format_ci, format_p
+from npc_lib.run.results.chapters import (EndpointsResults, ModelsResults, NomogramResults, RadiomicsResults,
+                                          SignaturesResults, Table1Results)
+from npc_lib.run.results.records import CIndex, CIndexComparison, RiskGroupComparison
+from npc_lib.run.results.registry import (ENDPOINTS, MODELS, NOMOGRAM, RADIOMICS, SIGNATURES, TABLE1, as_results)
 from npc_lib.run.verdicts import ALPHA, claim_verdicts, verdict_table
 
 _COLUMNS = ["section", "quantity", "paper", "ours", "inside_paper_ci", "oracle", "note"]
@@ -54,56 +58,52 @@ def _row(section, quantity, paper_value, ours, inside=None, oracle="", note="") 
     return dict(zip(_COLUMNS, (section, quantity, paper_value, ours, inside, oracle, note)))
 
 
-def _table1_rows(m: dict) -> list[dict]:
+def _table1_rows(m: Table1Results) -> list[dict]:
     printed = paper.TABLE1.drop_duplicates("variable").set_index("variable")["p"]
-    ours = m.get("p_values", {})
-    rows = [_row("Table 1", f"p, {v}", str(printed[v]), format_p(ours.get(v), 2),
-                 note="" if v in ours else "not computed") for v in printed.index]
-    return rows
+    return [_row("Table 1", f"p, {v}", str(printed[v]), format_p(m.p_values.get(v), 2),
+                 note="" if v in m.p_values else "not computed") for v in printed.index]
 
 
-def _table2_rows(m: dict) -> list[dict]:
+def _table2_rows(m: ModelsResults) -> list[dict]:
     rows = []
-    oracle = m.get("oracle_test") or {}
+    oracle = m.oracle_test or {}
     for r in paper.TABLE2.itertuples():
-        c = (m.get("cindex", {}).get(r.cohort) or {}).get(r.model) or {}
+        c = m.cindex.get(r.cohort, {}).get(r.model) or CIndex()
         o = oracle.get(_ORACLE_OF.get(r.model, ""))
         rows.append(_row("Table 2", f"C-index, {r.model}, {r.cohort}",
-                         format_ci(r.c_index, r.ci_lower, r.ci_upper),
-                         format_ci(c.get("c_index"), c.get("lower"), c.get("upper")),
-                         _inside(c.get("c_index"), r.ci_lower, r.ci_upper),
+                         format_ci(r.c_index, r.ci_lower, r.ci_upper), format_ci(c.c_index, c.lower, c.upper),
+                         _inside(c.c_index, r.ci_lower, r.ci_upper),
                          f"{o:.3f}" if (o is not None and r.cohort == "test") else ""))
     for cohort in ("train", "test"):
-        cmp_ = (m.get("clinic_vs_dl") or {}).get(cohort) or {}
+        cmp_ = m.clinic_vs_dl.get(cohort) or CIndexComparison()
         rows.append(_row("Table 2", f"p, Model_clinic+dl vs Model_clinic, {cohort}", paper.CLINIC_VS_DL_P[cohort],
-                         format_p(cmp_.get("p_value")), note="survcomp cindex.comp"))
-    for name, key, printed in (("Model_clinic", "model_clinic", paper.MODEL_CLINIC_COVARIATES),
-                               ("Model_clinic+dl", "model_clinic_dl", paper.MODEL_CLINIC_DL_COVARIATES)):
-        ours = list((m.get(key) or {}).get("selected_source", []))
-        same = set(ours) == set(printed)
+                         format_p(cmp_.p_value), note="survcomp cindex.comp"))
+    for name, spec, printed in (("Model_clinic", m.model_clinic, paper.MODEL_CLINIC_COVARIATES),
+                                ("Model_clinic+dl", m.model_clinic_dl, paper.MODEL_CLINIC_DL_COVARIATES)):
+        ours = list(spec.selected_source)
         rows.append(_row("Models", f"covariates kept, {name}", ", ".join(printed), ", ".join(ours) or "(none)",
-                         note="same set" if same else "differs"))
+                         note="same set" if set(ours) == set(printed) else "differs"))
     return rows
 
 
-def _risk_rows(m: dict) -> list[dict]:
+def _risk_rows(m: NomogramResults) -> list[dict]:
     rows = []
     ref = paper.RISK_GROUPS.set_index("cohort")
     for cohort in ("train", "test"):
-        s, p = (m.get("risk_groups") or {}).get(cohort) or {}, ref.loc[cohort]
+        s, p = m.risk_groups.get(cohort) or RiskGroupComparison(), ref.loc[cohort]
+        note = "" if cohort in m.risk_groups else (m.risk_groups_skipped or "no risk groups")
         rows.append(_row("Risk groups", f"HR high vs low, {cohort}", format_ci(p.hr, p.hr_lower, p.hr_upper, 2),
-                         format_ci(s.get("hr"), s.get("hr_lower"), s.get("hr_upper"), 2),
-                         _inside(s.get("hr"), p.hr_lower, p.hr_upper)))
-        rows.append(_row("Risk groups", f"log-rank p, {cohort}", p.p, format_p(s.get("logrank_p"))))
+                         format_ci(s.hr, s.hr_lower, s.hr_upper, 2), _inside(s.hr, p.hr_lower, p.hr_upper), note=note))
+        rows.append(_row("Risk groups", f"log-rank p, {cohort}", p.p, format_p(s.logrank_p), note=note))
         for level, col in (("high", "dfs5_high"), ("low", "dfs5_low")):
-            v = s.get(f"surv_{level}")
+            v = getattr(s, f"surv_{level}")
             rows.append(_row("Risk groups", f"5-year DFS, {level} risk, {cohort}", f"{getattr(p, col):.1f}%",
-                             "NA" if v is None else f"{100 * v:.1f}%"))
+                             "NA" if v is None or not np.isfinite(v) else f"{100 * v:.1f}%", note=note))
     return rows
 
 
-def _cv_rows(m: dict) -> list[dict]:
-    cv = [c for c in m.get("crossval_c_index", []) if c is not None]
+def _cv_rows(m: SignaturesResults) -> list[dict]:
+    cv = [c for c in m.crossval_c_index if c is not None and np.isfinite(c)]
     lo, hi = paper.CV_CINDEX_RANGE
     ours = f"{min(cv):.3f}-{max(cv):.3f} ({len(cv)} folds)" if cv else "not run"
     inside = None if not cv else bool(lo <= float(np.median(cv)) <= hi)
@@ -111,30 +111,20 @@ def _cv_rows(m: dict) -> list[dict]:
                  note="inside: the median fold lies in the paper's range")]
 
 
-def _endpoint_rows(m: dict) -> list[dict]:
-    rows = []
-    for cohort, by_ep in (m.get("endpoints") or {}).items():
-        for ep, r in (by_ep or {}).items():
-            if ep.lower() != "dfs":
-                rows.append(_row("Secondary endpoints", f"log-rank p, {ep.upper()}, {cohort}", "<0.001",
-                                 format_p((r or {}).get("logrank_p"))))
-    return rows
+def _endpoint_rows(m: EndpointsResults) -> list[dict]:
+    return [_row("Secondary endpoints", f"log-rank p, {ep.upper()}, {cohort}", "<0.001", format_p(r.logrank_p))
+            for cohort, by_ep in m.endpoints.items() for ep, r in by_ep.items() if ep.lower() != "dfs"]
 
 
-def _radiomics_rows(m: dict) -> list[dict]:
-    rows = []
-    for name, r in (m.get("cindex") or {}).items():
-        for cohort in ("train", "test"):
-            c = (r or {}).get(cohort) or {}
-            if c:
-                rows.append(_row("Handcrafted radiomics", f"C-index, {name}, {cohort}", "unsatisfactory (no number)",
-                                 format_ci(c.get("c_index"), c.get("lower"), c.get("upper"))))
-    return rows
+def _radiomics_rows(m: RadiomicsResults) -> list[dict]:
+    return [_row("Handcrafted radiomics", f"C-index, {name}, {cohort}", "unsatisfactory (no number)",
+                 format_ci(c.c_index, c.lower, c.upper))
+            for name, by in m.cindex.items() for cohort in ("train", "test") if (c := by.get(cohort)) is not None]
 
 
-_SECTIONS: list[tuple[str, Callable[[dict], list[dict]]]] = [
-    ("02_table1", _table1_rows), ("05_models", _table2_rows), ("06_nomogram", _risk_rows),
-    ("04_signatures", _cv_rows), ("07_endpoints_subgroups", _endpoint_rows), ("08_radiomics", _radiomics_rows),
+_SECTIONS: list[tuple[str, Callable[[Any], list[dict]]]] = [
+    (TABLE1, _table1_rows), (MODELS, _table2_rows), (NOMOGRAM, _risk_rows),
+    (SIGNATURES, _cv_rows), (ENDPOINTS, _endpoint_rows), (RADIOMICS, _radiomics_rows),
 ]
 
 
@@ -143,8 +133,9 @@ def reproduction_table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
 
     Parameters
     ----------
-    metrics : dict
-        :func:`read_metrics` of a run.
+    metrics : mapping
+        ``{chapter: results}``: typed (:func:`npc_lib.run.results.read_all_results`)
+        or their JSON data (:func:`read_metrics`; checked on the way in).
 
     Returns
     -------
@@ -161,7 +152,7 @@ def reproduction_table(metrics: dict[str, dict[str, Any]]) -> pd.DataFrame:
     rows: list[dict] = []
     for chapter, make in _SECTIONS:
         if chapter in metrics:
-            rows += make(metrics[chapter])
+            rows += make(as_results(chapter, metrics[chapter]))
     return pd.DataFrame(rows, columns=_COLUMNS)
 
 
@@ -191,7 +182,8 @@ def skipped_analyses(metrics: dict[str, dict[str, Any]]) -> dict[str, str]:
     """
     out = {}
     for chapter, m in metrics.items():
-        why = [str(m[k]) for k in ("nomogram_skipped", "skipped") if isinstance(m, dict) and m.get(k)]
+        values = [m.get(k) if isinstance(m, Mapping) else getattr(m, k, None) for k in ("nomogram_skipped", "skipped")]
+        why = [v for v in values if isinstance(v, str) and v]
         if why:
             out[chapter] = "; ".join(dict.fromkeys(why))
     return out

@@ -37,6 +37,7 @@ import pandas as pd
 
 from npc_lib.run.artefacts import ModelsFile, read_models, write_models
 from npc_lib.run.config import RunConfig, resolve_profile
+from npc_lib.run.results.registry import MODELS, NOMOGRAM, SIGNATURES
 
 CONFIG_FILE = "run.json"
 SPLIT_FILE = "split.csv"
@@ -209,7 +210,7 @@ class Run:
         from npc_lib.cohort import schema
         from npc_lib.cohort.covariates import signature_name
 
-        folder = self.dir / "04_signatures"
+        folder = self.dir / SIGNATURES
         return tuple(signature_name(s) for s in schema.SEQUENCES if (folder / f"signature_{s}.csv").is_file())
 
     def clinical(self) -> pd.DataFrame:
@@ -244,7 +245,7 @@ class Run:
         from npc_lib.cohort import schema
         from npc_lib.cohort.covariates import read_signatures
 
-        folder = self.dir / "04_signatures"
+        folder = self.dir / SIGNATURES
         seqs = tuple(sequences) if sequences is not None else tuple(
             s for s in schema.SEQUENCES if (folder / f"signature_{s}.csv").is_file())
         if not seqs:
@@ -259,7 +260,7 @@ class Run:
         return model_frame(self.clinical(), self.split(), sig, endpoint=endpoint)
 
     def models_path(self) -> Path:
-        return self.dir / "05_models" / "models.json"
+        return self.dir / MODELS / "models.json"
 
     def write_models(self, models, *, ties: str, coding) -> Path:
         """Write chapter 05's ``models.json`` (:func:`npc_lib.run.artefacts.write_models`)."""
@@ -277,7 +278,7 @@ class Run:
 
     def nomogram_path(self) -> Path:
         """Chapter 06's exported nomogram model (``nomogram.json``)."""
-        return self.dir / "06_nomogram" / "nomogram.json"
+        return self.dir / NOMOGRAM / "nomogram.json"
 
     def nomogram(self) -> dict:
         """Chapter 06's nomogram model, read and checked (:func:`~npc_lib.stats.nomogram_export.read_nomogram_model`)."""
@@ -320,7 +321,7 @@ class Run:
 
     def risk_groups_path(self) -> Path:
         """Chapter 06's locked risk groups per patient (``patient_risk_groups.csv``)."""
-        return self.dir / "06_nomogram" / "patient_risk_groups.csv"
+        return self.dir / NOMOGRAM / "patient_risk_groups.csv"
 
     def risk_groups(self) -> pd.DataFrame:
         """``patient_id, cohort, points, high_risk`` of every patient (chapter 06's locked cut-off)."""
@@ -331,14 +332,30 @@ class Run:
         _check_risk_groups(df, str(path))
         return df
 
-    def metrics(self, chapter: str) -> dict:
-        """The ``metrics.json`` a chapter wrote (``"06_nomogram"``)."""
-        import json
+    def results(self, chapter: str):
+        """The typed results chapter ``chapter`` wrote (:func:`npc_lib.run.results.read_results`)."""
+        from npc_lib.run.results import read_results
 
-        path = self.dir / Path(chapter).name / "metrics.json"
+        return read_results(self.dir, chapter)
+
+    def write_results(self, results) -> Path:
+        """Write a chapter's typed results (:func:`npc_lib.run.results.write_results`)."""
+        from npc_lib.run.results import write_results
+
+        return write_results(self.dir, results)
+
+    def metrics(self, chapter: str) -> dict:
+        """The ``metrics.json`` a chapter wrote, as JSON data (checked by its results type when it has one)."""
+        from npc_lib._io import read_json
+        from npc_lib.run.results import CHAPTERS
+
+        name = Path(chapter).name
+        if CHAPTERS.get(name) is not None:
+            return self.results(name).to_dict()
+        path = self.dir / name / "metrics.json"
         if not path.is_file():
             raise ValueError(f"run {self.dir}: chapter {chapter} has not run (no {path.name})")
-        return json.loads(path.read_text())
+        return read_json(path, f"chapter {name}")
 
     def truth(self) -> pd.DataFrame | None:
         """ORACLE ONLY: the twin's ``truth.csv``, or ``None`` for a real cohort."""

@@ -50,7 +50,7 @@ from .kaplan_meier import hazard_ratio, kaplan_meier, logrank_test
 GROUP_LABELS = {0: "low", 1: "high"}
 
 
-def compare_risk_groups(time, event, group, ties: str = "efron") -> dict:
+def compare_risk_groups(time, event, group, ties: str = "efron", at: float | None = None) -> dict:
     """Counts, HR high vs low (95 % CI, Wald p) and log-rank test of two risk groups.
 
     Parameters
@@ -62,6 +62,8 @@ def compare_risk_groups(time, event, group, ties: str = "efron") -> dict:
     group : array-like of 0/1 or bool, shape (n,)
         1 = high risk.
     ties : {"efron", "breslow"}
+    at : float, optional
+        A time (months) at which to add each group's Kaplan-Meier survival.
 
     Returns
     -------
@@ -70,7 +72,9 @@ def compare_risk_groups(time, event, group, ties: str = "efron") -> dict:
         ``coef, se, hr, hr_lower, hr_upper, p`` (Cox Wald, high vs low; NaN
         when not estimable); ``logrank_chi2, logrank_p`` (1 df; NaN with an
         empty group or no event); ``estimable`` (bool: the HR is finite) and
-        ``note`` (why not; "" otherwise).
+        ``note`` (why not; "" otherwise); with ``at``: ``surv_low, surv_high``
+        (Kaplan-Meier at ``at``; 1 without events, NaN past a group's follow-up
+        or for an empty group).
 
     Examples
     --------
@@ -83,6 +87,9 @@ def compare_risk_groups(time, event, group, ties: str = "efron") -> dict:
     (False, 1, 1, 'monotone likelihood')
     >>> compare_risk_groups([1, 2, 3, 4], [1, 1, 0, 0], [1, 1, 0, 0])["note"]
     'no event in the low-risk group: HR not estimable'
+    >>> r = compare_risk_groups([1, 2, 3, 4, 5, 6], [1, 0, 1, 0, 0, 0], [1, 1, 1, 0, 0, 0], at=2.5)
+    >>> round(r["surv_high"], 3), r["surv_low"]
+    (0.667, 1.0)
     """
     check_ties(ties)
     t, e = check_survival(time, event, min_events=0)
@@ -91,6 +98,10 @@ def compare_risk_groups(time, event, group, ties: str = "efron") -> dict:
            "events_low": int(e[~hi].sum()), "events_high": int(e[hi].sum()),
            "coef": np.nan, "se": np.nan, "hr": np.nan, "hr_lower": np.nan, "hr_upper": np.nan, "p": np.nan,
            "logrank_chi2": np.nan, "logrank_p": np.nan, "estimable": False, "note": ""}
+    if at is not None:
+        when = np.array([float(at)])
+        out.update(surv_low=float(_km_at(t[~hi], e[~hi], when)["survival"].iloc[0]),
+                   surv_high=float(_km_at(t[hi], e[hi], when)["survival"].iloc[0]))
     empty = [GROUP_LABELS[k] for k, m in ((0, out["n_low"]), (1, out["n_high"])) if m == 0]
     if empty:
         out["note"] = f"no patient in the {' and '.join(empty)}-risk group: HR not estimable"

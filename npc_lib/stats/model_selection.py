@@ -16,13 +16,14 @@ from __future__ import annotations
 __all__ = ["usable_covariates", "infinite_coefficients", "ModelSelection", "select_model", "fixed_model"]
 
 from dataclasses import dataclass, field
+import warnings
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .capture import quietly
-from .cox import CoxResult, fit_cox
+from .cox import CoxConvergenceWarning, CoxResult, fit_cox
 from .stepwise import StepwiseResult, stepwise_cox
 
 
@@ -50,7 +51,10 @@ class ModelSelection:
     ``fit`` (``selected``, or ``fallback`` when nothing was kept);
     ``fallback_used``; ``stepwise``: the :class:`StepwiseResult` of the last
     search; ``fit``: the Cox model of ``used`` (the null model if empty);
-    ``notes``; ``excluded``: covariates left out for an infinite coefficient.
+    ``notes``; ``excluded``: covariates left out for an infinite coefficient;
+    ``monotone``: the distinct Cox non-convergence warnings
+    (:class:`~npc_lib.stats.cox.CoxConvergenceWarning`: a candidate model
+    with an infinite coefficient) met during the search, also in ``notes``.
     """
 
     name: str
@@ -61,6 +65,7 @@ class ModelSelection:
     fit: CoxResult
     notes: list = field(default_factory=list)
     excluded: list = field(default_factory=list)
+    monotone: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """JSON-ready summary: covariates, coefficients (log HR), SE, HR with CI, AIC path."""
@@ -106,6 +111,16 @@ def infinite_coefficients(fit: CoxResult, df: pd.DataFrame, notes: Sequence[str]
         if named or not np.isfinite(se) or se * sd > _SE_PER_SD_INFINITE:
             out.append(c)
     return out
+
+
+def _search(df, duration_col, event_col, start, ties) -> tuple[StepwiseResult, list, list]:
+    """:func:`stepwise_cox` with its runtime warnings as notes, and which of them are Cox non-convergence."""
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always", RuntimeWarning)
+        step = stepwise_cox(df, duration_col, event_col, start, ties=ties)
+    notes = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)))
+    convergence = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, CoxConvergenceWarning)))
+    return step, notes, convergence
 
 
 def _null_step(df: pd.DataFrame, duration_col: str, event_col: str, ties: str) -> StepwiseResult:
@@ -163,8 +178,10 @@ def select_model(df: pd.DataFrame, covariates: Sequence[str], *, name: str = "mo
     start, constant = usable_covariates(df, covariates)
     notes = [f"left out, constant in these data: {', '.join(constant)}"] if constant else []
     excluded: list = []
+    monotone: list = []
     while start:
-        step, more = quietly(stepwise_cox, df, duration_col, event_col, start, ties=ties)
+        step, more, convergence = _search(df, duration_col, event_col, start, ties)
+        monotone += convergence
         final_notes = quietly(fit_cox, df, duration_col, event_col, step.selected, ties=ties)[1]
         infinite = infinite_coefficients(step.final, df, final_notes) if drop_infinite else []
         notes += more
@@ -185,7 +202,8 @@ def select_model(df: pd.DataFrame, covariates: Sequence[str], *, name: str = "mo
             fit, more = quietly(fit_cox, df, duration_col, event_col, used, ties=ties)
             notes += more + [f"fallback to {used}"]
     return ModelSelection(name=name, selected=list(step.selected), used=used, fallback_used=fell_back,
-                          stepwise=step, fit=fit, notes=list(dict.fromkeys(notes)), excluded=excluded)
+                          stepwise=step, fit=fit, notes=list(dict.fromkeys(notes)), excluded=excluded,
+                          monotone=list(dict.fromkeys(monotone)))
 
 
 def fixed_model(df: pd.DataFrame, covariates: Sequence[str], *, name: str = "model", duration_col: str = "time",

@@ -8,7 +8,6 @@ becomes ``NaN`` with a ``note`` saying why (through
 
 * discrimination: :func:`concordance_table`, :func:`compare_models`,
   :func:`time_dependent_roc_table`;
-* risk groups: :func:`risk_group_summary`;
 * calibration and net benefit: :func:`calibration_at`, :func:`decision_curve_table`.
 
 Model selection lives in :mod:`npc_lib.stats.model_selection`, warning
@@ -26,7 +25,6 @@ __all__ = [
     "concordance_table",
     "compare_models",
     "time_dependent_roc_table",
-    "risk_group_summary",
     "calibration_at",
     "decision_curve_table",
 ]
@@ -41,7 +39,6 @@ from .calibration import CalibrationResult, calibration_curve
 from .capture import attempt, join_notes
 from .concordance import compare_concordance, concordance_index
 from .decision_curve import decision_curve
-from .kaplan_meier import KaplanMeier, hazard_ratio, logrank_test
 from .tdroc import TimeROC, time_dependent_roc
 
 # --------------------------------------------------------------------------- validators
@@ -155,74 +152,6 @@ def time_dependent_roc_table(time, event, scores: Mapping[str, Any], times: Sequ
             rows.append(dict(model=name, time=u, auc=roc.auc if roc is not None else np.nan,
                              cases=int(np.sum((t < u) & e)), controls=int(np.sum(t > u)), note=join_notes(notes)))
     return pd.DataFrame(rows, columns=["model", "time", "auc", "cases", "controls", "note"]), curves
-
-
-# --------------------------------------------------------------------------- risk groups
-
-
-def _km_value(time: np.ndarray, event: np.ndarray, t: float) -> float:
-    """Kaplan-Meier S(t) of a group (1 without events); NaN when t is past its follow-up."""
-    if time.size == 0 or t > time.max():
-        return float("nan")
-    return float(KaplanMeier.fit(time, event).survival_at(t)[0])
-
-
-def risk_group_summary(time, event, high, t: float = 60.0) -> dict:
-    """High- vs low-risk groups: sizes, events, HR (95 % CI), log-rank p, survival at ``t``.
-
-    Parameters
-    ----------
-    time, event : array-like, shape (n,)
-    high : array-like of 0/1, shape (n,)
-        1 = high-risk group.
-    t : float
-        Time of the survival estimates (months; 60 = the paper's 5-year DFS).
-
-    Returns
-    -------
-    dict
-        ``n_low, n_high, events_low, events_high, hr, hr_lower, hr_upper,
-        hr_p`` (Cox Wald, high vs low), ``logrank_chi2, logrank_p``,
-        ``surv_low, surv_high`` (Kaplan-Meier at ``t``; NaN past a group's
-        follow-up) and ``note``. The HR is NaN when a group has no event
-        (infinite estimate) and everything but the counts when a group is empty.
-
-    >>> s = risk_group_summary([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [1, 0, 1, 1, 0, 1, 0, 1, 0, 0],
-    ...                        [1, 1, 0, 1, 1, 0, 1, 0, 0, 0], t=4.5)
-    >>> s["n_high"], s["events_high"], s["events_low"], round(s["surv_high"], 3), s["hr"] > 1
-    (5, 2, 3, 0.533, True)
-    >>> risk_group_summary([1, 2, 3, 4], [1, 1, 0, 0], [1, 1, 0, 0])["note"]
-    'a risk group has no events: HR not estimable'
-    """
-    tt, e = check_survival(time, event, min_events=0)
-    g = np.asarray(high, dtype=float).ravel()
-    if g.size != tt.size or not np.all((g == 0) | (g == 1)):
-        raise ValueError("high must be 0/1 with one value per patient")
-    hi = g == 1
-    out = dict(n_low=int((~hi).sum()), n_high=int(hi.sum()), events_low=int(e[~hi].sum()),
-               events_high=int(e[hi].sum()), hr=np.nan, hr_lower=np.nan, hr_upper=np.nan, hr_p=np.nan,
-               logrank_chi2=np.nan, logrank_p=np.nan, surv_low=_km_value(tt[~hi], e[~hi], t),
-               surv_high=_km_value(tt[hi], e[hi], t))
-    notes = []
-    if out["n_low"] == 0 or out["n_high"] == 0:
-        notes.append("one risk group is empty")
-    elif not e.any():
-        notes.append("no events")
-    else:
-        lr, more = attempt(logrank_test, tt, e, g)
-        notes += more
-        if lr is not None:
-            out.update(logrank_chi2=lr.chi2, logrank_p=lr.p_value)
-        if out["events_low"] == 0 or out["events_high"] == 0:
-            notes.append("a risk group has no events: HR not estimable")
-        else:
-            hr, more = attempt(hazard_ratio, tt, e, g)
-            notes += more
-            if more and hr is not None:
-                notes.append("HR not estimable (monotone likelihood)")
-            elif hr is not None:
-                out.update(hr=hr.hr, hr_lower=hr.lower, hr_upper=hr.upper, hr_p=hr.p_value)
-    return {**{k: (float(v) if isinstance(v, float) else v) for k, v in out.items()}, "note": join_notes(notes)}
 
 
 # --------------------------------------------------------------------------- calibration, net benefit

@@ -1,0 +1,107 @@
+"""Tests of npc_lib.run.results: typed chapter results, one registry, one writer, one reader."""
+
+import dataclasses
+import json
+import math
+from typing import ClassVar
+
+import pytest
+
+from npc_lib.run.results import (CHAPTERS, ChapterResults, as_results, read_all_results, read_results, register,
+                                 results_class, write_results)
+from npc_lib.run.results import chapters as rc
+from npc_lib.run.results.records import CIndex, ClaimVerdict, EndpointComparison, RiskGroupComparison
+from npc_lib.run.results.registry import ENDPOINTS, EXTERNAL_VALIDATION, MODELS, NOMOGRAM
+
+
+def _models():
+    return rc.ModelsResults(n_train=42, n_test=18, cindex={"test": {"DL_T1_sig": {"c_index": 0.7, "p_value": 0.01}}},
+                            clinic_vs_dl={"test": {"c_new": 0.7, "c_ref": 0.6, "p_value": 0.03, "df": 17}},
+                            model_clinic_dl={"covariates": ["age"], "selected": ["age"]},
+                            oracle_test={"truth: lp_total": 0.8}, proportional_hazards={"Model_clinic": None})
+
+
+def test_results_fields_are_converted_and_checked_on_construction():
+    m = _models()
+    assert isinstance(m.cindex["test"]["DL_T1_sig"], CIndex) and m.cindex["test"]["DL_T1_sig"].lower is None
+    assert m.clinic_vs_dl["test"].df == 17 and m.model_clinic_dl.fallback_used is False
+    with pytest.raises(ValueError, match=r"05_models\.cindex\.test\.DL_T1_sig\.c_index: expected float or None"):
+        rc.ModelsResults(cindex={"test": {"DL_T1_sig": {"c_index": "high"}}})
+    with pytest.raises(ValueError, match=r"05_models\.cindex\.test\.m: unknown field\(s\) \['c'\]"):
+        rc.ModelsResults(cindex={"test": {"m": {"c": 0.7}}})
+    with pytest.raises(ValueError, match=r"01_cohort: field\(s\) \['dfs_event_rate'\] missing"):
+        rc.CohortResults.from_dict({"n": 3, "n_train": 2, "n_test": 1, "dfs_events_train": 1, "dfs_events_test": 0})
+
+
+def test_results_round_trip_through_the_writer_and_reader(tmp_path):
+    m = _models()
+    path = write_results(tmp_path, m)
+    assert path == tmp_path / MODELS / "metrics.json"
+    assert read_results(tmp_path, MODELS) == m
+    g = rc.NomogramResults(risk_groups={"test": {"hr": float("nan"), "n_high": 3, "note": "no event"}},
+                           risk_groups_skipped=None)
+    write_results(tmp_path, g)
+    back = read_results(tmp_path, NOMOGRAM)
+    assert back.risk_groups["test"].hr is None and back.risk_groups["test"].n_high == 3  # NaN is null in JSON
+    assert json.loads(path.read_text())["cindex"]["test"]["DL_T1_sig"]["c_index"] == 0.7
+    assert set(read_all_results(tmp_path)) == {MODELS, NOMOGRAM}
+    with pytest.raises(ValueError, match="chapter 07_endpoints_subgroups has not run"):
+        read_results(tmp_path, ENDPOINTS)
+
+
+def test_results_renamed_field_breaks_the_reader(tmp_path):
+    """A field renamed in the library fails where results are read or built, in a test, not in a chapter."""
+    write_results(tmp_path, _models())
+    fields = [(f.name if f.name != "cindex" else "c_index_table", f.type, f) for f in dataclasses.fields(rc.ModelsResults)]
+    renamed = dataclasses.make_dataclass("ModelsResults", [(n, t, dataclasses.field(default=f.default,
+                                                                                     default_factory=f.default_factory))
+                                                           for n, t, f in fields],
+                                         bases=(ChapterResults,), frozen=True, kw_only=True,
+                                         namespace={"chapter": MODELS, "__annotations__": {"chapter": ClassVar[str]}})
+    data = json.loads((tmp_path / MODELS / "metrics.json").read_text())
+    with pytest.raises(ValueError, match=r"unknown field\(s\) \['cindex'\]"):
+        renamed.from_dict(data)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'cindex'"):
+        renamed(cindex={})  # a chapter that still writes the old name fails when it builds its results
+
+
+def test_results_registry_names_every_chapter_once():
+    assert list(CHAPTERS)[:3] == ["00_intro", "01_cohort", "02_table1"]
+    for name, cls in CHAPTERS.items():
+        assert cls is None or cls.chapter == name
+    assert results_class("book/05_models") is rc.ModelsResults
+    with pytest.raises(ValueError, match="chapter '99_x' is not in the book"):
+        results_class("99_x")
+    with pytest.raises(ValueError, match="no registered type"):
+        results_class(EXTERNAL_VALIDATION)
+
+
+def test_results_register_a_new_chapter():
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class ExternalValidationResults(ChapterResults):
+        chapter: ClassVar[str] = EXTERNAL_VALIDATION
+        c_index: float | None = None
+
+    try:
+        assert register(ExternalValidationResults) is ExternalValidationResults
+        assert as_results(EXTERNAL_VALIDATION, {"c_index": 0.7}).c_index == 0.7
+        with pytest.raises(ValueError, match="already has results"):
+            register(dataclasses.make_dataclass("Other", [], bases=(ExternalValidationResults,), frozen=True))
+    finally:
+        CHAPTERS[EXTERNAL_VALIDATION] = None
+
+
+def test_results_endpoint_rows_keep_their_rates():
+    row = {"cohort": "test", "endpoint": "os", "n": 10, "hr": 2.5, "estimable": True, "note": "",
+           "surv_high_36": 0.6, "lower_low_60": float("nan")}
+    e = EndpointComparison.from_row(row)
+    assert isinstance(e, RiskGroupComparison) and e.hr == 2.5 and e.estimable is True
+    assert set(e.rates) == {"surv_high_36", "lower_low_60"} and math.isnan(e.rates["lower_low_60"])
+
+
+def test_results_claim_verdict_is_checked_inside_results():
+    ok = {"claim_id": "x", "claim": "c", "chapter": ENDPOINTS, "paper": "p", "ours": "o", "verdict": "held",
+          "held": True}
+    assert isinstance(rc.EndpointsResults(fig3_claim=ok).fig3_claim, ClaimVerdict)
+    with pytest.raises(ValueError, match="disagree"):
+        rc.EndpointsResults(fig3_claim={**ok, "held": False})
