@@ -56,3 +56,43 @@ def test_performance_by_cohort_nomogram_oracle_and_notes(frame):
                                                  n_grid=6)
     assert set(table["model"]) == {"nomogram", "oracle"} and set(table["cohort"]) == {"a"}
     assert ("a", "oracle") in curves and len(notes) == 2 and notes[0].startswith("b, nomogram: not estimable")
+
+
+def test_choose_model_knob_stepwise_none_or_fixed():
+    from npc_lib.run.analysis import choose_model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=80)
+    d = pd.DataFrame({"time": rng.exponential(np.exp(-x)), "event": 1, "x": x, "z": rng.normal(size=80)})
+    assert choose_model(d, ["x", "z"], name="m").selected == ["x"]
+    none = choose_model(d, ["x", "z"], "none", name="m")
+    assert none.used == [] and np.all(none.fit.linear_predictor(d) == 0.0)
+    assert choose_model(d, ["x"], " x , z ", name="m").used == ["x", "z"]
+    with pytest.raises(ValueError, match=r"model m: covariates \['w'\] not in the model frame"):
+        choose_model(d, ["x"], "x,w", name="m")
+
+
+def test_nomogram_of_a_model_without_covariate_or_with_a_constant_one():
+    from npc_lib.run.analysis import nomogram_of
+    from npc_lib.stats import fit_cox
+
+    d = pd.DataFrame({"time": [1.0, 2, 3, 4, 5, 6], "event": [1, 0, 1, 1, 0, 1], "x": [.1, .5, .2, .9, .3, .8]})
+    nom, why = nomogram_of(fit_cox(d, "time", "event", ["x"]), d)
+    assert why is None and list(nom.covariates) == ["x"]
+    nom, why = nomogram_of(fit_cox(d, "time", "event", []), d)
+    assert nom is None and "Model_clinic+dl has no covariate" in why
+    fit = fit_cox(d, "time", "event", ["x"])
+    nom, why = nomogram_of(fit, d.assign(x=1.0))
+    assert nom is None and "constant in the training cohort" in why
+
+
+def test_oracle_concordance_names_patients_without_truth():
+    from npc_lib.run.analysis import oracle_concordance
+
+    f = pd.DataFrame({"patient_id": ["a", "b", "c"], "t": [1.0, 2.0, 3.0], "e": [1, 1, 0]})
+    truth = pd.DataFrame({"patient_id": ["a", "b"], "lp_total": [2.0, 1.0]})
+    with pytest.raises(ValueError, match=r"no true risk for patient\(s\) \['c'\]"):
+        oracle_concordance(f, truth, ["lp_total"], time="t", event="e")
+    full = pd.concat([truth, pd.DataFrame({"patient_id": ["c"], "lp_total": [0.0]})])
+    t = oracle_concordance(f, full, ["lp_total"], time="t", event="e", scores={"m": np.array([0.0, 1.0, 2.0])})
+    assert t["model"].tolist() == ["truth: lp_total", "m"] and t["c_index"].tolist() == [1.0, 0.0]

@@ -10,7 +10,7 @@ net benefit read off a decision-curve table.
 from __future__ import annotations
 
 __all__ = ["model_scores", "covariate_sources", "cindex_records", "calibration_by_cohort", "net_benefit_at",
-           "performance_by_cohort", "choose_model", "nomogram_of"]
+           "performance_by_cohort", "choose_model", "nomogram_of", "oracle_concordance"]
 
 from typing import Any, Mapping, Sequence
 
@@ -279,3 +279,55 @@ def performance_by_cohort(cohorts: Mapping[str, pd.DataFrame], fit, times: Seque
     columns = ["measure", "estimate", "lower", "upper", "cohort", "model", "n_failed"]
     table = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
     return table, curves, notes
+
+
+def oracle_concordance(frame: pd.DataFrame, truth: pd.DataFrame | None, columns: Sequence[str], *,
+                       time: str = "time", event: str = "event",
+                       scores: Mapping[str, Any] | None = None) -> pd.DataFrame | None:
+    """ORACLE ONLY: Harrell's C of the twin's true risks (and of ``scores``) on the patients of ``frame``.
+
+    The ceiling a model or signature can reach on the same patients: the true
+    log-hazard (``lp_total``), its clinical part, or the image part one MR
+    sequence shows (``lp_T1``...).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        The patients (usually the test cohort): ``patient_id``, ``time``, ``event``.
+    truth : DataFrame or None
+        The twin's ``truth.csv`` (:meth:`npc_lib.run.Run.truth`); ``None``
+        (a real cohort) gives ``None``.
+    columns : sequence of str
+        Columns of ``truth``; each becomes the model ``"truth: <column>"``.
+    time, event : str
+        Columns of ``frame``.
+    scores : mapping, optional
+        ``{name: scores of frame's patients}`` compared beside them.
+
+    Returns
+    -------
+    DataFrame or None
+        :func:`npc_lib.stats.performance.concordance_table`, truths first.
+
+    Examples
+    --------
+    >>> f = pd.DataFrame({"patient_id": ["a", "b", "c"], "time": [1.0, 2.0, 3.0], "event": [1, 1, 0]})
+    >>> t = pd.DataFrame({"patient_id": ["c", "b", "a"], "lp_total": [0.0, 1.0, 2.0]})
+    >>> oracle_concordance(f, t, ["lp_total"])[["model", "c_index"]].values.tolist()
+    [['truth: lp_total', 1.0]]
+    >>> oracle_concordance(f, None, ["lp_total"]) is None
+    True
+    """
+    from npc_lib.stats.performance import concordance_table
+
+    if truth is None:
+        return None
+    _check_frame(frame, ["patient_id", time, event])
+    _check_frame(truth, ["patient_id", *columns], "truth")
+    merged = frame[["patient_id", time, event]].merge(truth[["patient_id", *columns]], on="patient_id", how="left",
+                                                      validate="one_to_one")
+    missing = merged.loc[merged[list(columns)].isna().any(axis=1), "patient_id"].tolist()
+    if missing:
+        raise ValueError(f"truth: no true risk for patient(s) {missing}")
+    true_scores = {f"truth: {c}": merged[c].to_numpy(dtype=float) for c in columns}
+    return concordance_table(merged[time], merged[event], {**true_scores, **dict(scores or {})})
