@@ -107,3 +107,14 @@ def test_run_risk_groups_written_checked_and_removed(tmp_path):
     assert not run.risk_groups_path().exists() and not run.nomogram_path().exists()
     with pytest.raises(ValueError, match="no patient_risk_groups.csv yet"):
         run.risk_groups()
+
+
+def test_run_chapter_from_notebook_parameters(tmp_path):
+    params = {"run_dir": str(tmp_path / "run"), "profile": "smoke", "n_patients": None, "split_seed": 5,
+              "t_short": 36.0}
+    run, out = Run.chapter("05_models", params)
+    assert out == run.dir / "05_models" and out.is_dir() and run.config.split.seed == 5
+    with pytest.raises(ValueError, match="chapter '99_none' is not in the book"):
+        Run.chapter("99_none", params)
+    with pytest.raises(ValueError, match="parameters lack run_dir"):
+        Run.chapter("05_models", {"profile": "smoke"})

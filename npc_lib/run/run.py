@@ -31,7 +31,7 @@ __all__ = ["Run", "CONFIG_FILE", "SPLIT_FILE"]
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
@@ -152,6 +152,38 @@ class Run:
                                  f"settings than {clash}; use an empty run_dir for other parameters")
             return run
         return cls.create(run_dir, resolve_profile(profile, given))
+
+    @classmethod
+    def chapter(cls, chapter: str, parameters: Mapping[str, Any]) -> tuple["Run", Path]:
+        """A chapter's run and output folder, from the chapter's papermill parameters.
+
+        Parameters
+        ----------
+        chapter : str
+            The chapter folder (:mod:`npc_lib.run.results.registry`: ``MODELS``...).
+        parameters : mapping
+            The notebook's parameters (its ``globals()``): ``run_dir``,
+            ``profile`` and whichever overrides it has (``n_patients``,
+            ``cohort_seed``, ``split_seed``, ``train_fraction``, ``cohort_dir``),
+            passed to :meth:`for_chapter`.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> run, out = Run.chapter("05_models", {"run_dir": tempfile.mkdtemp(), "profile": "smoke", "n_patients": None})
+        >>> out.name, out.is_dir()
+        ('05_models', True)
+        """
+        from npc_lib.run.results.registry import CHAPTERS
+
+        name = Path(chapter).name
+        if name not in CHAPTERS:
+            raise ValueError(f"chapter {name!r} is not in the book ({', '.join(CHAPTERS)})")
+        if "run_dir" not in parameters:
+            raise ValueError(f"chapter {name}: parameters lack run_dir")
+        run = cls.for_chapter(parameters["run_dir"], profile=parameters.get("profile") or "smoke",
+                              **{k: parameters[k] for k in _OVERRIDABLE if k in parameters})
+        return run, run.chapter_dir(name)
 
     # -- folders ---------------------------------------------------------------------------
     def chapter_dir(self, chapter: str) -> Path:
