@@ -31,14 +31,24 @@ statistics layer can both apply the same rules.
 
 from __future__ import annotations
 
-__all__ = ["KINDS", "OPS", "check_rule", "check_coding", "parse_value", "code_value", "describe_value",
-           "below"]
+__all__ = ["KINDS", "OPS", "NUMBER_PATTERN", "check_rule", "check_coding", "parse_value", "code_value",
+           "describe_value", "below"]
 
 import math
+import re
 from typing import Mapping, Sequence
 
 KINDS = ("number", "level", "threshold")
 OPS = (">", ">=")
+#: a number as text: decimal digits, optional sign, point and exponent (no hex, no ``_``, no ``,``);
+#: the calculator page reads numbers with this same pattern
+NUMBER_PATTERN = r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
+_NUMBER = re.compile(NUMBER_PATTERN)
+
+
+def _number(text: str) -> float | None:
+    text = text.strip()
+    return float(text) if _NUMBER.fullmatch(text) else None
 
 
 def below(op: str) -> str:
@@ -136,20 +146,18 @@ def parse_value(rule: Mapping, raw) -> str | float:
         text = "".join(raw.split()).replace("≥", ">=").replace("≤", "<=")
         for prefix in (rule["op"], below(rule["op"])):
             if text.startswith(prefix) and not text[len(prefix):].startswith("="):
-                try:
-                    cut = float(text[len(prefix):])
-                except ValueError:
-                    break
-                if cut == rule["cut"]:
+                if _number(text[len(prefix):]) == rule["cut"]:
                     return prefix
                 break
-    if isinstance(raw, bool):
-        raise ValueError(f"not a number: {raw!r}")
-    try:
+    if isinstance(raw, str):
+        x = _number(raw)
+    elif isinstance(raw, bool) or not isinstance(raw, (int, float)) and not hasattr(raw, "__float__"):
+        x = None
+    else:
         x = float(raw)
-    except (TypeError, ValueError):
+    if x is None:
         unit = rule.get("unit")
-        raise ValueError(f"not a number: {raw!r}" + (f" (give {unit})" if unit else "")) from None
+        raise ValueError(f"not a number: {raw!r}" + (f" (give {unit})" if unit else ""))
     if not math.isfinite(x):
         raise ValueError(f"not a finite number ({raw!r})")
     return x

@@ -8,25 +8,44 @@ import numpy as np
 import pytest
 from nomogram_models import ALL_COVARIATES, SUBSET, model_doc
 
+from npc_lib.coding import below, code_value
 from npc_lib.plots.calculator import calculator_html, save_calculator, show_calculator
 from npc_lib.stats.nomogram_export import NomogramCalculator
 
 PAPER_EXAMPLE = {"age": "50", "ldh": "500", "ebv_dna": "3200", "DL_T1_sig": "0.4", "DL_T2_sig": "-0.4",
                  "DL_T1C_sig": "0"}
-GRID = {  # each variable's values; the grid's rows take them cyclically with different strides
-    "age": ["50", "23", "71.5", "45"], "sex": ["F", "M"], "hgb": ["135", "98", "172.5"],
-    "family_history": ["no", "yes"], "smoking": ["yes", "no"], "drinking": ["no", "yes"],
-    "who_type": ["III", "I-II"], "alb": ["44", "31.2", "52"], "crp": ["2.5", "3", "3.01", "40", "<= 3"],
-    "ldh": ["500", "150", "230"], "ebv_dna": ["3200", "0", "3999", "4000", "250000", "< 4000", "≥ 4000"],
-    "DL_T1_sig": ["0.4", "-1.25", "2"], "DL_T2_sig": ["-0.4", "0.7", "-3"], "DL_T1C_sig": ["0", "1.5", "-0.2"],
-}
+
+def rule_inputs(rule: dict) -> list[str]:
+    """Inputs that exercise one coding rule: every level, a threshold's cut and both sides, its printed classes."""
+    if rule["kind"] == "level":
+        return list(rule["levels"])
+    if rule["kind"] == "threshold":
+        cut, op = rule["cut"], rule["op"]
+        low = below(op)
+        return [f"{cut:g}", repr(float(np.nextafter(cut, -np.inf))), repr(float(np.nextafter(cut, np.inf))),
+                f"{cut + 0.01:g}", "0", f"{cut * 60:g}", f"{op} {cut:g}", f"{low} {cut:g}", f"{low}{cut:g}",
+                f"{op}{cut:.1f}", (f"\u2265 {cut:g}" if op == ">=" else f"\u2264 {cut:g}"), f" {cut / 2:g} "]
+    return ["0.4", "-1.25", "52", "135.5", "2e1", ".5", "+3"]
 
 
-def grid_rows(n: int = 14) -> list[dict]:
+#: inputs a number field must refuse, in the page as in Python
+HOSTILE = ["0x10", "1_000", "1,5", "Infinity", "nan", "1e400", "abc", "--1", "< 3000", "12o"]
+
+
+def input_grid(doc: dict) -> dict[str, list[str]]:
+    """Each clinical variable of a model document -> the inputs to try (from its coding rules)."""
+    grid: dict[str, list[str]] = {}
+    for c in doc["covariates"]:
+        rule = doc["coding"][c]
+        grid.setdefault(rule["variable"], rule_inputs(rule))
+    return grid
+
+
+def grid_rows(grid: dict[str, list[str]], n: int = 16) -> list[dict]:
     """``n`` input rows: the first take every value of each variable in turn, the rest are seeded draws."""
     rng = np.random.default_rng(0)
-    names = list(GRID)
-    return [{v: GRID[v][(i + k) % len(GRID[v]) if i < n // 2 else int(rng.integers(len(GRID[v])))]
+    names = list(grid)
+    return [{v: grid[v][(i + k) % len(grid[v]) if i < n // 2 else int(rng.integers(len(grid[v])))]
              for k, v in enumerate(names)} for i in range(n)]
 
 
@@ -154,15 +173,26 @@ def assert_agree(got: dict, expected: dict, tol: float = 1e-9):
 
 @pytest.mark.browser
 def test_page_agrees_with_calculator_on_a_grid(browser, docs, tmp_path):
-    calc = NomogramCalculator.from_model(docs["all"])
-    page = Page(browser, save_calculator(docs["all"], tmp_path / "calculator.html"))
+    """On a grid made from the coding rules, the page codes each value as npc_lib.coding.code_value does."""
+    doc = docs["all"]
+    calc = NomogramCalculator.from_model(doc)
+    page = Page(browser, save_calculator(doc, tmp_path / "calculator.html"))
     assert page.number(".npc-total") is None and "Missing: age, sex" in page.status()
-    rows = grid_rows()
-    assert {r["ebv_dna"] for r in rows} >= {"3999", "4000", "< 4000"} and {r["crp"] for r in rows} >= {"3", "3.01"}
+    grid = input_grid(doc)
+    rows = grid_rows(grid, n=2 * max(len(v) for v in grid.values()))
     for row in rows:
         page.fill(row)
         assert page.status() == "" or "Outside" in page.status()
+        for c in calc.covariates:
+            rule = doc["coding"][c]
+            assert page.number(f'tr[data-covariate="{c}"] .npc-coded') == code_value(rule, row[rule["variable"]]), c
         assert_agree(page.result(calc), calc.predict_clinical(row))
+    for var in ("hgb", "ebv_dna", "DL_T1_sig"):
+        for bad in HOSTILE:
+            page.fill({**rows[0], var: bad})
+            assert page.number(".npc-total") is None and f"Not a number: {var} ({bad})" in page.status(), bad
+            with pytest.raises(ValueError, match=f"values: {var}: not a"):
+                calc.predict_clinical({**rows[0], var: bad})
     page.close()
 
 
@@ -210,8 +240,15 @@ def test_page_fragment_inside_a_book_page(browser, docs, tmp_path):
     page.close()
 
 
-def test_grid_covers_every_level():
-    rows = grid_rows()
-    for var, values in GRID.items():
+def test_grid_covers_every_rule():
+    doc = model_doc(ALL_COVARIATES)
+    grid = input_grid(doc)
+    assert set(grid) == {r["variable"] for r in doc["coding"].values()}
+    rows = grid_rows(grid, n=2 * max(len(v) for v in grid.values()))
+    for var, values in grid.items():
         assert {r[var] for r in rows} == set(values), var
-    assert len({tuple(r.values()) for r in rows}) == len(rows)
+    coded = {v: {code_value(doc["coding"][c], x) for x in grid[v]} for c in doc["covariates"]
+             for v in [doc["coding"][c]["variable"]] if doc["coding"][c]["kind"] != "number"}
+    assert all(got == {0.0, 1.0} for got in coded.values()), coded
+    ebv = grid["ebv_dna"]
+    assert "3999.9999999999995" in ebv and "4000" in ebv and "< 4000" in ebv and "\u2265 4000" in ebv

@@ -8,8 +8,9 @@ import pytest
 from cohort_factory import tiny_clinical
 
 from npc_lib.cohort import schema
-from npc_lib.cohort.covariates import (AXIS_LABELS, CLINICAL_COVARIATES, CODING, SIGNATURES, VALUE_LABELS,
-                                       code_clinical, code_values, model_frame, read_signatures,
+from npc_lib.coding import check_rule
+from npc_lib.cohort.covariates import (AXIS_LABELS, CLINICAL_COVARIATES, CLINICAL_RULES, CODING, SIGNATURES,
+                                       VALUE_LABELS, clinical_coding, code_clinical, code_values, model_frame, read_signatures,
                                        signature_name, source_variable)
 from npc_lib.cohort.split import split_cohort
 
@@ -63,14 +64,18 @@ def test_code_clinical_cuts_at_the_boundaries():
 def test_code_clinical_unknown_category_names_field():
     c = tiny_clinical(4)
     c.loc[2, "smoking"] = "sometimes"
-    with pytest.raises(ValueError, match="field smoking: unknown category 'sometimes'"):
+    with pytest.raises(ValueError, match=r"patient NPC0003, field smoking: unknown value 'sometimes' \(allowed: no, yes\)"):
         code_clinical(c)
 
 
 def test_code_clinical_missing_value_names_patient():
     c = tiny_clinical(4)
     c.loc[1, "ldh"] = np.nan
-    with pytest.raises(ValueError, match="patient NPC0002, field ldh"):
+    with pytest.raises(ValueError, match=r"patient NPC0002, field ldh: not a finite number"):
+        code_clinical(c)
+    c["ldh"] = c["ldh"].astype(object)
+    c.loc[1, "ldh"] = "high"
+    with pytest.raises(ValueError, match=r"patient NPC0002, field ldh: not a number: 'high' \(give U/L\)"):
         code_clinical(c)
 
 
@@ -98,12 +103,24 @@ def test_code_values_agrees_with_code_clinical(clinical):
         assert code_values(raw) == coded.iloc[i][list(CLINICAL_COVARIATES)].astype(float).to_dict()
 
 
+def test_clinical_rules_follow_the_schema():
+    """One rule per clinical covariate, valid, on a schema column; levels are the schema's categories."""
+    for name, rule in CLINICAL_RULES.items():
+        assert check_rule(name, rule) == rule
+        if rule["kind"] == "level":
+            assert tuple(rule["levels"]) == schema.CATEGORIES[rule["variable"]]
+        else:
+            assert rule["unit"] == schema.CONTINUOUS[rule["variable"]]
+    assert {c: r["variable"] for c, r in CLINICAL_RULES.items()} == {c: src for c, (src, _) in CODING.items()}
+    assert clinical_coding() == {**CLINICAL_RULES, **{s: clinical_coding()[s] for s in SIGNATURES}}
+
+
 def test_code_values_errors():
     with pytest.raises(ValueError, match="unknown field 'height'"):
         code_values({"height": 170})
-    with pytest.raises(ValueError, match="field ebv_dna: cannot read 'lots'"):
+    with pytest.raises(ValueError, match=r"values: field ebv_dna: not a number: 'lots' \(give copy/mL\)"):
         code_values({"ebv_dna": "lots"})
-    with pytest.raises(ValueError, match="field sex: unknown category 'X'"):
+    with pytest.raises(ValueError, match=r"values: field sex: unknown value 'X' \(allowed: M, F\)"):
         code_values({"sex": "X"})
 
 

@@ -15,7 +15,7 @@ quotes them):
 6. ``npc_lib.radiomics`` imports only ``_io``, ``cohort``, ``imaging`` and ``stats``.
 7. ``npc_lib.model`` imports only ``_io``, ``imaging`` and ``stats`` (not cohort, twin,
    plots, runners, run).
-8. ``npc_lib.plots`` imports only ``_io``, ``report``, ``stats`` and ``imaging``
+8. ``npc_lib.plots`` imports only ``_io``, ``coding``, ``report``, ``stats`` and ``imaging``
    (no model, cohort, twin, runners, run).
 9. ``npc_lib.run`` (the run layer: profiles resolved, artefacts read and written) may
    import everything except ``runners``, ``plots`` and ``cli``; ``npc_lib.runners``
@@ -55,7 +55,7 @@ ALLOWED = {
     "npc_lib.imaging": {"npc_lib._io", "npc_lib.cohort"},
     "npc_lib.radiomics": {"npc_lib._io", "npc_lib.cohort", "npc_lib.imaging", "npc_lib.stats"},
     "npc_lib.model": {"npc_lib._io", "npc_lib.imaging", "npc_lib.stats"},
-    "npc_lib.plots": {"npc_lib._io", "npc_lib.report", "npc_lib.stats", "npc_lib.imaging"},
+    "npc_lib.plots": {"npc_lib._io", "npc_lib.coding", "npc_lib.report", "npc_lib.stats", "npc_lib.imaging"},
     "npc_lib.run": EVERY_PART - {"npc_lib.runners", "npc_lib.plots", "npc_lib.cli"},
     "npc_lib.runners": EVERY_PART - {"npc_lib.cli"},
     "npc_lib.cli": EVERY_PART,

@@ -2,13 +2,14 @@
 
 The paper's models (A9-A10) start from the clinical factors of Table 1 and,
 for Model_clinic+dl, the three DL signatures. This module fixes one numeric
-coding of the clinical factors (:data:`CODING`), reads the signature files
+coding of the clinical factors (:data:`CLINICAL_RULES`), reads the signature files
 that ``npc train`` / chapter 04 write, and joins everything by
 ``patient_id`` into one frame (:func:`model_frame`), stopping with a clear
 message on any missing or unmatched patient.
 
 Coding (higher value = more of the named quantity; the sign of a Cox
-coefficient then says whether it raises the risk)
+coefficient then says whether it raises the risk); the rules themselves are
+data, :data:`CLINICAL_RULES` (the rule language: :mod:`npc_lib.coding`)
 
 =================  ======================================  ==================
 covariate          meaning                                 source column
@@ -45,6 +46,7 @@ else: it feeds the book's clearly labelled oracle sections and returns
 from __future__ import annotations
 
 __all__ = [
+    "CLINICAL_RULES",
     "CODING",
     "CLINICAL_COVARIATES",
     "AXIS_LABELS",
@@ -68,6 +70,7 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from npc_lib.coding import check_rule, code_value
 from npc_lib.cohort import schema
 from npc_lib.cohort.split import COHORT_LABELS
 
@@ -76,23 +79,49 @@ EBV_DNA_CUT = 4000.0
 #: CRP cut (mg/L): Table 1's "Normal (<= 3)"
 CRP_CUT = 3.0
 
-#: coded covariate -> (source column, display label)
-CODING: dict[str, tuple[str, str]] = {
-    "age": ("age", "Age (years)"),
-    "sex_female": ("sex", "Sex: female vs male"),
-    "hgb": ("hgb", "HGB (g/L)"),
-    "family_history": ("family_history", "Family history of cancer: yes vs no"),
-    "smoking": ("smoking", "Smoking: yes vs no"),
-    "drinking": ("drinking", "Drinking: yes vs no"),
-    "who_I_II": ("who_type", "WHO type I-II vs III"),
-    "alb": ("alb", "ALB (g/L)"),
-    "crp_above_3": ("crp", "CRP > 3 mg/L"),
-    "ldh": ("ldh", "LDH (U/L)"),
-    "ebv_dna_ge_4000": ("ebv_dna", "pre-EBV DNA >= 4000 copy/mL"),
+
+def _yes_no(variable: str, label: str) -> dict:
+    return {"variable": variable, "kind": "level", "levels": list(schema.CATEGORIES[variable]), "level": "yes",
+            "variable_label": label, "unit": "", "level_labels": {"no": "no", "yes": "yes"}}
+
+
+def _number(variable: str, label: str) -> dict:
+    return {"variable": variable, "kind": "number", "variable_label": label, "unit": schema.CONTINUOUS[variable]}
+
+
+#: the clinical coding: one rule (:mod:`npc_lib.coding`) per clinical covariate, in Table 1 order;
+#: every coding of a clinical value (analysis table, one patient, nomogram file, calculator) applies these
+CLINICAL_RULES: dict[str, dict] = {
+    "age": _number("age", "Age"),
+    "sex_female": {"variable": "sex", "kind": "level", "levels": list(schema.CATEGORIES["sex"]), "level": "F",
+                   "variable_label": "Sex", "unit": "", "level_labels": {"M": "male", "F": "female"}},
+    "hgb": _number("hgb", "Haemoglobin (HGB)"),
+    "family_history": _yes_no("family_history", "Family history of cancer"),
+    "smoking": _yes_no("smoking", "Smoking"),
+    "drinking": _yes_no("drinking", "Drinking"),
+    "who_I_II": {"variable": "who_type", "kind": "level", "levels": list(schema.CATEGORIES["who_type"]),
+                 "level": "I-II", "variable_label": "WHO histological type", "unit": "",
+                 "level_labels": {"III": "type III", "I-II": "type I-II"}},
+    "alb": _number("alb", "Albumin (ALB)"),
+    "crp_above_3": {**_number("crp", "C-reactive protein (CRP)"), "kind": "threshold", "op": ">", "cut": CRP_CUT},
+    "ldh": _number("ldh", "Lactate dehydrogenase (LDH)"),
+    "ebv_dna_ge_4000": {**_number("ebv_dna", "Pre-treatment plasma EBV DNA"), "kind": "threshold", "op": ">=",
+                        "cut": EBV_DNA_CUT},
 }
 
+#: coded covariate -> display label (forest plots, tables)
+_DISPLAY_LABELS = {
+    "age": "Age (years)", "sex_female": "Sex: female vs male", "hgb": "HGB (g/L)",
+    "family_history": "Family history of cancer: yes vs no", "smoking": "Smoking: yes vs no",
+    "drinking": "Drinking: yes vs no", "who_I_II": "WHO type I-II vs III", "alb": "ALB (g/L)",
+    "crp_above_3": "CRP > 3 mg/L", "ldh": "LDH (U/L)", "ebv_dna_ge_4000": "pre-EBV DNA >= 4000 copy/mL",
+}
+
+#: coded covariate -> (source column, display label), from :data:`CLINICAL_RULES`
+CODING: dict[str, tuple[str, str]] = {c: (r["variable"], _DISPLAY_LABELS[c]) for c, r in CLINICAL_RULES.items()}
+
 #: the clinical covariates of Model_clinic's start model, in Table 1 order
-CLINICAL_COVARIATES: tuple[str, ...] = tuple(CODING)
+CLINICAL_COVARIATES: tuple[str, ...] = tuple(CLINICAL_RULES)
 
 #: signature column names, in :data:`schema.SEQUENCES` order
 SIGNATURES: tuple[str, ...] = tuple(f"DL_{s}_sig" for s in schema.SEQUENCES)
@@ -164,17 +193,15 @@ def source_variable(covariate: str) -> str:
     raise ValueError(f"covariate: unknown covariate {covariate!r}")
 
 
-def _yes(series: pd.Series, level: str, field: str) -> np.ndarray:
-    s = series.astype(str)
-    levels = schema.CATEGORIES[field]
-    bad = ~s.isin(levels)
-    if bad.any():
-        raise ValueError(f"field {field}: unknown category {s[bad].iloc[0]!r} (allowed: {', '.join(levels)})")
-    return (s == level).to_numpy(dtype=float)
+def _rules() -> dict[str, dict]:
+    return {c: check_rule(c, r) for c, r in CLINICAL_RULES.items()}
 
 
 def code_clinical(clinical: pd.DataFrame) -> pd.DataFrame:
-    """The coded clinical covariates of :data:`CODING`, one row per patient.
+    """The coded clinical covariates (rules :data:`CLINICAL_RULES`), one row per patient.
+
+    Each value is coded by :func:`npc_lib.coding.code_value`, the function
+    that also codes the calculator's inputs.
 
     Parameters
     ----------
@@ -187,6 +214,12 @@ def code_clinical(clinical: pd.DataFrame) -> pd.DataFrame:
         ``patient_id`` (str) and the float columns of :data:`CLINICAL_COVARIATES`,
         in the row order of ``clinical``.
 
+    Raises
+    ------
+    ValueError
+        A value no rule can code (unknown category, not a number, missing),
+        naming the patient and the field.
+
     Examples
     --------
     >>> c = pd.DataFrame({"patient_id": ["P1", "P2"], "age": [50, 40], "sex": ["F", "M"],
@@ -197,103 +230,55 @@ def code_clinical(clinical: pd.DataFrame) -> pd.DataFrame:
     [[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]
     """
     c = _check_clinical(clinical)
-    out = pd.DataFrame({"patient_id": c["patient_id"].astype(str).to_numpy()})
-    for name, (src, _) in CODING.items():
-        if name == "sex_female":
-            out[name] = _yes(c[src], "F", src)
-        elif src in ("family_history", "smoking", "drinking"):
-            out[name] = _yes(c[src], "yes", src)
-        elif name == "who_I_II":
-            out[name] = _yes(c[src], "I-II", src)
-        else:
+    ids = c["patient_id"].astype(str).to_numpy()
+    out = pd.DataFrame({"patient_id": ids})
+    for name, rule in _rules().items():
+        column = np.empty(len(c))
+        for i, raw in enumerate(c[rule["variable"]].to_numpy()):
             try:
-                x = pd.to_numeric(c[src], errors="raise").to_numpy(dtype=float)
-            except (TypeError, ValueError):
-                raise ValueError(f"field {src}: not numeric") from None
-            if not np.all(np.isfinite(x)):
-                pid = out["patient_id"][~np.isfinite(x)].iloc[0]
-                raise ValueError(f"patient {pid}, field {src}: missing or non-finite value")
-            if name == "crp_above_3":
-                x = (x > CRP_CUT).astype(float)
-            elif name == "ebv_dna_ge_4000":
-                x = (x >= EBV_DNA_CUT).astype(float)
-            out[name] = x
+                column[i] = code_value(rule, raw)
+            except ValueError as exc:
+                raise ValueError(f"patient {ids[i]}, field {rule['variable']}: {exc}") from None
+        out[name] = column
     return out
 
 
 def code_values(values: Mapping[str, object]) -> dict[str, float]:
     """Code one patient's raw values (any subset) as the model's covariates.
 
-    Accepts the clinical columns of :data:`CODING` in their raw form (``sex``
-    ``"M"``/``"F"``, yes/no fields, ``who_type``, numbers in their units) and
-    also the printed forms ``"< 4000"`` / ``">= 4000"`` for ``ebv_dna`` and
-    ``"<= 3"`` / ``"> 3"`` for ``crp`` (as in the paper's Figure 2 example).
-    Signature values (``DL_*_sig``) and already-coded names pass through.
+    Accepts the clinical columns of :data:`CLINICAL_RULES` as a clinician
+    gives them (``sex`` ``"M"``/``"F"``, yes/no fields, ``who_type``, numbers
+    in their units, the printed classes ``"< 4000"`` / ``">= 4000"`` of
+    ``ebv_dna`` and ``"<= 3"`` / ``"> 3"`` of ``crp``, as in the paper's
+    Figure 2 example), coded by :func:`npc_lib.coding.code_value`. Signature
+    values (``DL_*_sig``) and already-coded names pass through.
 
     >>> code_values({"age": 50, "ldh": 500.0, "ebv_dna": "< 4000", "DL_T1_sig": 0.4})
     {'age': 50.0, 'ldh': 500.0, 'ebv_dna_ge_4000': 0.0, 'DL_T1_sig': 0.4}
     """
+    rules = _rules()
+    by_source = {r["variable"]: name for name, r in rules.items()}
     out: dict[str, float] = {}
-    by_source = {src: name for name, (src, _) in CODING.items()}
-    printed = {"ebv_dna": {"< 4000": 0.0, ">= 4000": 1.0, "≥ 4000": 1.0},
-               "crp": {"<= 3": 0.0, "≤ 3": 0.0, "> 3": 1.0}}
     for key, raw in values.items():
-        if key in SIGNATURES or (key in CODING and key not in by_source):
+        if key in SIGNATURES or (key in rules and key not in by_source):
             out[key] = float(raw)
             continue
         if key not in by_source:
             raise ValueError(f"values: unknown field {key!r}")
-        name = by_source[key]
-        if isinstance(raw, str) and key in printed:
-            text = raw.replace(" ", "")
-            match = {k.replace(" ", ""): v for k, v in printed[key].items()}
-            if text not in match:
-                raise ValueError(f"values: field {key}: cannot read {raw!r}")
-            out[name] = match[text]
-        elif key in schema.CATEGORIES:
-            level = {"sex": "F", "who_type": "I-II"}.get(key, "yes")
-            if raw not in schema.CATEGORIES[key]:
-                raise ValueError(f"values: field {key}: unknown category {raw!r} "
-                                 f"(allowed: {', '.join(schema.CATEGORIES[key])})")
-            out[name] = float(raw == level)
-        else:
-            x = float(raw)
-            if name == "crp_above_3":
-                x = float(x > CRP_CUT)
-            elif name == "ebv_dna_ge_4000":
-                x = float(x >= EBV_DNA_CUT)
-            out[name] = x
+        try:
+            out[by_source[key]] = code_value(rules[by_source[key]], raw)
+        except ValueError as exc:
+            raise ValueError(f"values: field {key}: {exc}") from None
     return out
 
 
-#: how a clinician names each clinical variable (form labels of the calculator)
-_VARIABLE_LABELS = {
-    "age": "Age", "sex": "Sex", "hgb": "Haemoglobin (HGB)", "family_history": "Family history of cancer",
-    "smoking": "Smoking", "drinking": "Drinking", "who_type": "WHO histological type", "alb": "Albumin (ALB)",
-    "crp": "C-reactive protein (CRP)", "ldh": "Lactate dehydrogenase (LDH)",
-    "ebv_dna": "Pre-treatment plasma EBV DNA",
-}
-_LEVEL_LABELS = {"sex": {"M": "male", "F": "female"}, "who_type": {"III": "type III", "I-II": "type I-II"}}
-_CODED_LEVEL = {"sex": "F", "who_type": "I-II"}
-_THRESHOLDS = {"crp_above_3": (">", CRP_CUT), "ebv_dna_ge_4000": (">=", EBV_DNA_CUT)}
-
-
 def clinical_coding() -> dict[str, dict]:
-    """How each model covariate is computed from a clinical variable, as plain (JSON-ready) data.
+    """The coding rules of every covariate of the book's models, as plain (JSON-ready) data.
 
-    The calculator (``npc nomogram`` and the book's calculator page) reads
-    this from ``nomogram.json`` and codes a clinician's values itself. One
-    entry per covariate of :data:`CLINICAL_COVARIATES` and :data:`SIGNATURES`:
-
-    - ``variable``: the clinical column (or signature) the clinician gives;
-      ``variable_label``; ``unit`` (``""`` for categories);
-    - ``kind``: ``"number"`` (covariate = the value, in ``unit``),
-      ``"level"`` (covariate = 1 if the value equals ``level``, else 0;
-      ``levels`` lists the allowed values, first = reference;
-      ``level_labels`` their words) or ``"threshold"`` (covariate = 1 if
-      ``value <op> cut``, ``op`` one of ``">"``, ``">="``, else 0).
-
-    Same coding as :func:`code_clinical` (tests check it).
+    :data:`CLINICAL_RULES` (checked by :func:`npc_lib.coding.check_rule`) and
+    one ``number`` rule per signature. The nomogram model file stores the
+    rules of its covariates, so ``npc nomogram`` and the calculator page code
+    a clinician's values exactly as :func:`code_clinical` coded the fitting data.
 
     >>> c = clinical_coding()
     >>> c["sex_female"]["kind"], c["sex_female"]["level"], c["sex_female"]["levels"]
@@ -303,24 +288,12 @@ def clinical_coding() -> dict[str, dict]:
     >>> c["hgb"]["kind"], c["hgb"]["unit"]
     ('number', 'g/L')
     """
-    out: dict[str, dict] = {}
-    for name, (src, _) in CODING.items():
-        entry: dict = {"variable": src, "variable_label": _VARIABLE_LABELS[src],
-                       "unit": schema.CONTINUOUS.get(src, "")}
-        if src in schema.CATEGORIES:
-            levels = list(schema.CATEGORIES[src])
-            entry.update(kind="level", levels=levels, level=_CODED_LEVEL.get(src, "yes"),
-                         level_labels={lv: _LEVEL_LABELS.get(src, {}).get(lv, lv) for lv in levels})
-        elif name in _THRESHOLDS:
-            op, cut = _THRESHOLDS[name]
-            entry.update(kind="threshold", op=op, cut=float(cut))
-        else:
-            entry.update(kind="number")
-        out[name] = entry
+    out = _rules()
     for seq, sig in zip(schema.SEQUENCES, SIGNATURES):
-        out[sig] = {"variable": sig, "variable_label": f"{seq} deep-learning signature ({sig}; higher = worse)",
-                    "unit": "", "kind": "number"}
+        out[sig] = check_rule(sig, {"variable": sig, "kind": "number", "unit": "",
+                                    "variable_label": f"{seq} deep-learning signature ({sig}; higher = worse)"})
     return out
+
 
 
 def read_signatures(folder: str | os.PathLike, sequences: Iterable[str] = schema.SEQUENCES) -> pd.DataFrame:

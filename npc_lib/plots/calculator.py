@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .._io import atomic_path
+from ..coding import NUMBER_PATTERN
 from ..stats.nomogram_export import NomogramCalculator
 
 
@@ -94,6 +95,7 @@ _JS = r"""
     byVar[r.variable].covariates.push(c);
   });
   var fill = root.querySelector(".npc-fill"), status = root.querySelector(".npc-status");
+  var NUMBER = new RegExp("^(?:" + %(number)s + ")$");
   function g6(x) { return String(Number(x.toPrecision(6))); }
   function describe(r, x) {
     var unit = r.unit ? " " + r.unit : "";
@@ -112,13 +114,16 @@ _JS = r"""
       for (var i = 0; i < prefixes.length; i++) {
         var p = prefixes[i];
         if (t.indexOf(p) === 0 && t.charAt(p.length) !== "=") {
-          var rest = t.slice(p.length);
-          if (rest !== "" && Number(rest) === r.cut) return p;
+          if (number(t.slice(p.length)) === r.cut) return p;
           break;
         }
       }
     }
-    return Number(raw);
+    return number(raw);
+  }
+  function number(text) {  // npc_lib.coding.NUMBER_PATTERN, as the Python calculator reads numbers
+    text = text.trim();
+    return NUMBER.test(text) ? Number(text) : NaN;
   }
   function cumhaz(t) {  // the baseline's right-continuous step function at t
     var step = model.baseline_cumhazard_at_center, h = 0;
@@ -249,7 +254,7 @@ use the model's adjust-to value (training median or reference level) for a varia
 DFS(t) = exp(&minus;H<sub>0</sub>(t) &middot; exp(intercept + total / {calc.scale:.4g})). Computed in this page from
 the embedded model file; nothing is sent anywhere.</div>
 <script type="application/json" class="npc-model">{_script_json(model)}</script>
-<script>{_JS % {"uid": json.dumps(uid)}}</script>
+<script>{_JS % {"uid": json.dumps(uid), "number": json.dumps(NUMBER_PATTERN)}}</script>
 </div>"""
 
 
