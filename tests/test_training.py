@@ -59,7 +59,7 @@ def test_inner_validation_split_is_stratified_and_seeded():
 
 
 def test_sampler_splits_patients_into_equal_batches_with_events():
-    from npc_lib.model.training import _sampler
+    from npc_lib.model.trainer import stage_sampler as _sampler
 
     event = np.zeros(357, bool)
     event[::6] = True  # 60 events

@@ -8,7 +8,8 @@ cross-entropy. Stage 2 fine-tunes the same output unit with the Cox partial
 likelihood of the pooled patient risks of a batch
 (:func:`npc_lib.model.cox_loss.cox_partial_nll`, mean over events).
 
-Both stages draw event-stratified batches of whole patients
+Each stage is a :class:`~npc_lib.model.trainer.StageTrainer` (prepare, resume,
+epoch, selection, checkpoint). Both stages draw event-stratified batches of whole patients
 (:class:`~npc_lib.model.mil.BagSampler`) with at most ``max_instances``
 slices per bag and augment the boxes (:func:`npc_lib.imaging.augment.augment_batch`).
 Model selection: with ``val_fraction > 0`` both stages stop early on an
@@ -44,9 +45,10 @@ import numpy as np
 import pandas as pd
 
 from npc_lib.model.checkpoint import (CHECKPOINT_FORMAT, assign_variables, load_arrays, quiet_numpy_copy_warning,
-                                      read_checkpoint, run_fingerprint, snapshot_variables, write_checkpoint)
-from npc_lib.model.mil import BagSampler, bag_members, pool_instances, pool_instances_numpy, sample_instances
+                                      read_checkpoint, run_fingerprint, write_checkpoint)
+from npc_lib.model.mil import bag_members, pool_instances_numpy
 from npc_lib.model.train_config import TrainConfig, _check_fraction
+from npc_lib.model.trainer import StageTrainer, TrainingData
 
 
 @dataclasses.dataclass
@@ -120,18 +122,6 @@ def inner_validation_split(event, fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
-def _sampler(event: np.ndarray, config: TrainConfig, seed: int) -> BagSampler:
-    """``round(n / batch_patients)`` equal batches, fewer if the events cannot fill each one."""
-    n, n_events = event.size, int(event.sum())
-    if n_events == 0:
-        raise ValueError("the training patients have no events: nothing to learn")
-    k = min(config.min_events_per_batch, n_events)
-    n_batches = max(1, int(np.floor(n / config.batch_patients + 0.5)))
-    if k > 0:
-        n_batches = min(n_batches, max(n_events // k, 1))
-    return BagSampler(event, batch_size=n // n_batches, min_events=k, seed=seed)
-
-
 def predict_instance_risk(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Instance risks (inference mode), float64 shape (N,).
 
@@ -165,46 +155,6 @@ def predict_patient_risk(model, instances, config: TrainConfig) -> pd.Series:
     risk = pool_instances_numpy(s, instances.bag, instances.n_patients, method=config.pooling,
                                 temperature=config.temperature)
     return pd.Series(risk, index=pd.Index(instances.patient_ids, name="patient_id"), name="risk")
-
-
-def _harrell(time, event, risk) -> float:
-    """Harrell's C (survcomp's definition), 0.5 for a constant risk."""
-    from npc_lib.stats.concordance import concordance_index
-
-    if np.ptp(risk) == 0 or not np.any(event):
-        return 0.5
-    try:
-        return float(concordance_index(time, event, risk).c_index)
-    except ValueError:
-        return 0.5
-
-
-# ----------------------------------------------------------------------------- losses
-def _make_losses(num_segments: int, config: TrainConfig):
-    """Keras losses on ``y_true = [segment, weight, a, b]`` per instance (a, b: label or time, event)."""
-    import keras
-    from keras import ops
-
-    from npc_lib.model.cox_loss import cox_partial_nll
-
-    def pooled(y_true, y_pred):
-        seg = ops.cast(y_true[:, 0], "int32")
-        risk = pool_instances(y_pred, seg, num_segments, method=config.pooling,
-                              temperature=config.temperature, weights=y_true[:, 1])
-        return risk, ops.segment_max(y_true[:, 2], seg, num_segments), ops.segment_max(y_true[:, 3], seg,
-                                                                                        num_segments)
-
-    class BagBCE(keras.losses.Loss):
-        def call(self, y_true, y_pred):
-            logit, label, _ = pooled(y_true, y_pred)
-            return ops.mean(ops.binary_crossentropy(label, logit, from_logits=True))
-
-    class BagCox(keras.losses.Loss):
-        def call(self, y_true, y_pred):
-            risk, t, e = pooled(y_true, y_pred)
-            return cox_partial_nll(risk, t, e, ties=config.ties)
-
-    return BagBCE(name="bag_bce"), BagCox(name="bag_cox")
 
 
 # ----------------------------------------------------------------------------- training
@@ -266,9 +216,9 @@ def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 
                  "stages": {s: {"epoch": 0, "best": None, "best_epoch": None, "wait": 0, "stopped": False}
                             for s in ("1", "2")}}
 
-    members = bag_members(instances.bag, instances.n_patients)
     val = inner_validation_split(event, config.val_fraction, seed)
-    labels = pretrain_labels(time, event, config.horizon_months)
+    data = TrainingData(instances=instances, members=bag_members(instances.bag, instances.n_patients), time=time,
+                        event=event, labels=pretrain_labels(time, event, config.horizon_months), val=val)
     model = _build_model(config, seed)
     if resumed:
         assign_variables(model.variables, load_arrays(directory / "last" / "model.npz"), "model")
@@ -277,8 +227,9 @@ def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 
     for stage in (1, 2):
         if state["stage"] > stage:
             continue
-        n_inst += _run_stage(stage, model, instances, members, time, event, labels, val, config, seed,
-                             state, directory, progress, on_epoch_end, resume_stage == stage, on_epoch_model)
+        trainer = StageTrainer(stage, model, data, config, seed, state, directory, progress=progress,
+                               on_epoch_end=on_epoch_end, on_epoch_model=on_epoch_model)
+        n_inst += trainer.run(resuming=resume_stage == stage)
         state["stage"] = stage + 1
         if directory is not None:
             write_checkpoint(directory, state, model, None, None)
@@ -290,18 +241,6 @@ def train_signature(instances, time, event, config: TrainConfig, *, seed: int = 
     return TrainResult(model=model, config=config, history=history, epochs=epochs,
                        seconds=_time.perf_counter() - t0, instances=n_inst,
                        val_patients=[instances.patient_ids[i] for i in np.flatnonzero(val)], resumed=resumed)
-
-
-def _running_mean(mean: list | None, current: list, k: int) -> list:
-    """Mean of ``k`` snapshots from the mean of the first ``k - 1`` and the ``k``-th.
-
-    Float variables (weights, batch-norm statistics) are averaged; integer
-    ones (seed-generator states, counters) keep their current value.
-    """
-    if mean is None or k <= 1:
-        return [np.array(c, copy=True) for c in current]
-    return [m + (c - m) / np.asarray(k, m.dtype) if np.issubdtype(c.dtype, np.floating) else np.array(c, copy=True)
-            for m, c in zip(mean, current)]
 
 
 def _set_determinism(seed: int) -> None:
@@ -332,118 +271,3 @@ def _build_model(config: TrainConfig, seed: int):
 
     keras.utils.set_random_seed(seed)
     return build_se_resnext(config.network, name="signature")
-
-
-def _run_stage(stage, model, instances, members, time, event, labels, val, config, seed, state, directory,
-               progress, on_epoch_end, resume_stage, on_epoch_model=None) -> int:
-    """Train one stage until its epochs run out or early stopping; restore the best weights.
-
-    Without a validation split, stage 2 ends with the mean of the weights of
-    its last ``config.average_last`` epochs (kept, and checkpointed, in the
-    slot of the best weights).
-    """
-    import keras
-    from tqdm import tqdm
-
-    from npc_lib.model.cox_loss import cox_partial_nll_numpy
-
-    st = state["stages"][str(stage)]
-    max_epochs = config.epochs_pretrain if stage == 1 else config.epochs_cox
-    if stage == 1:
-        train = np.flatnonzero(~val & ~np.isnan(labels))
-        strat = labels[train] == 1
-        target = np.stack([labels, np.zeros_like(labels)], axis=1)
-        lr = config.lr_pretrain
-        if max_epochs == 0 or strat.sum() == 0 or (~strat).sum() == 0:
-            return 0  # nothing to pre-train on (no labelled event or non-event)
-    else:
-        train = np.flatnonzero(~val)
-        strat = event[train]
-        target = np.stack([time, event.astype(float)], axis=1)
-        lr = config.lr_cox
-        if max_epochs == 0:
-            return 0
-    sampler = _sampler(strat, config, seed + 1000 * stage)
-    bce, cox = _make_losses(sampler.batch_size, config)
-    if config.lr_schedule == "cosine":
-        lr = keras.optimizers.schedules.CosineDecay(lr, decay_steps=max_epochs * sampler.n_batches, alpha=0.05)
-    optimizer = keras.optimizers.Adam(learning_rate=lr)
-    with quiet_numpy_copy_warning():
-        model.compile(optimizer=optimizer, loss=bce if stage == 1 else cox, jit_compile=False)
-        optimizer.build(model.trainable_variables)
-    best = None
-    if resume_stage and directory is not None:
-        if (directory / "last" / "optimizer.npz").is_file():
-            assign_variables(optimizer.variables, load_arrays(directory / "last" / "optimizer.npz"), "optimizer")
-        if (directory / "last" / "best.npz").is_file():
-            best = load_arrays(directory / "last" / "best.npz")
-    val_idx = np.flatnonzero(val)
-    val_set = instances.subset([instances.patient_ids[i] for i in val_idx]) if val_idx.size else None
-    if stage == 1 and val_set is not None:
-        keep = ~np.isnan(labels[val_idx])
-        has_val = keep.any()
-    else:
-        has_val = val_set is not None and event[val_idx].any()
-    average_from = None
-    if stage == 2 and not has_val and config.average_last > 1:
-        average_from = max(max_epochs - config.average_last, 0)
-    n_inst = 0
-    while st["epoch"] < max_epochs and not st["stopped"]:
-        epoch, t_epoch = st["epoch"], _time.perf_counter()
-        rng = np.random.default_rng([seed, stage, epoch, 11])
-        # global RNGs (e.g. torch's unseeded dropout) restart per epoch: a resumed run draws the same
-        keras.utils.set_random_seed(int(np.random.SeedSequence([seed, stage, epoch]).generate_state(1)[0]))
-        batches = sampler.batches(epoch)
-        losses, n_epoch = [], 0
-        bar = tqdm(batches, desc=f"{instances.sequence} {'pretrain' if stage == 1 else 'cox'} epoch {epoch + 1}",
-                   disable=not progress, leave=False)
-        for batch in bar:
-            patients = train[batch]
-            idx, seg, w = sample_instances(members, patients, config.max_instances, rng)
-            x = instances.x[idx]
-            if config.augment:
-                from npc_lib.imaging.augment import augment_batch
-
-                x = augment_batch(x, rng, flip=config.flip, max_rotation_deg=config.max_rotation_deg,
-                                  max_shift_px=config.max_shift_px, intensity_jitter=config.intensity_jitter)
-            y = np.column_stack([seg, w, target[patients][seg]]).astype(np.float32)
-            with quiet_numpy_copy_warning():
-                loss = model.train_on_batch(x, y)
-            losses.append(float(np.asarray(loss).reshape(-1)[0]))
-            n_epoch += len(idx)
-            bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        bar.close()
-        row = {"stage": stage, "epoch": epoch + 1, "loss": float(np.mean(losses)), "val_loss": None,
-               "val_cindex": None, "seconds": _time.perf_counter() - t_epoch,
-               "instances": n_epoch}
-        n_inst += n_epoch
-        if has_val:
-            risk = predict_patient_risk(model, val_set, config).to_numpy()
-            if stage == 1:
-                lab = labels[val_idx][keep]
-                p = np.clip(1 / (1 + np.exp(-risk[keep])), 1e-7, 1 - 1e-7)
-                row["val_loss"] = float(-np.mean(lab * np.log(p) + (1 - lab) * np.log(1 - p)))
-                value = -row["val_loss"]
-            else:
-                row["val_loss"] = cox_partial_nll_numpy(risk, time[val_idx], event[val_idx], ties=config.ties)
-                row["val_cindex"] = _harrell(time[val_idx], event[val_idx], risk)
-                value = row["val_cindex"] if config.monitor == "cindex" else -row["val_loss"]
-            if st["best"] is None or value > st["best"]:
-                st.update(best=value, best_epoch=epoch + 1, wait=0)
-                best = snapshot_variables(model.variables)
-            else:
-                st["wait"] += 1
-                st["stopped"] = st["wait"] >= config.patience
-        if average_from is not None and epoch + 1 > average_from:
-            best = _running_mean(best, snapshot_variables(model.variables), epoch + 1 - average_from)
-        st["epoch"] = epoch + 1
-        state["history"].append(row)
-        if directory is not None:
-            write_checkpoint(directory, state, model, optimizer, best)
-        if on_epoch_end is not None:
-            on_epoch_end(dict(row))
-        if on_epoch_model is not None:
-            on_epoch_model(stage, epoch + 1, model)
-    if best is not None:
-        assign_variables(model.variables, best, "best weights")
-    return n_inst
