@@ -23,7 +23,7 @@ def test_model_scores_order_and_values(frame):
     s = model_scores(frame, {"m": fit}, ["DL_T1_sig"])
     assert list(s) == ["DL_T1_sig", "m"]
     assert np.allclose(s["m"], fit.linear_predictor(frame))
-    with pytest.raises(ValueError, match=r"column\(s\) \['DL_T2_sig'\] missing"):
+    with pytest.raises(ValueError, match=r"frame: missing column\(s\) \['DL_T2_sig'\]"):
         model_scores(frame, {}, ["DL_T2_sig"])
 
 

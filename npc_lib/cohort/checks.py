@@ -2,7 +2,7 @@
 
 :func:`check_clinical` turns a :class:`~npc_lib.cohort.read_table.Table` of
 text cells into the typed clinical table, adding to the report every problem
-of every row and column (never only the first). Then :func:`check_survival`
+of every row and column (never only the first). Then :func:`check_endpoint_agreement`
 checks that the endpoints agree with each other and :func:`check_plausibility`
 warns about units and size.
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 __all__ = [
     "check_clinical",
-    "check_survival",
+    "check_endpoint_agreement",
     "check_plausibility",
     "PLAUSIBLE_RANGES",
     "MISSING_TOKENS",
@@ -298,7 +298,7 @@ def check_clinical(table: Table, report: ValidationReport, mapping: ColumnMappin
         text. None when the table has an error (every one is in ``report``).
     values : DataFrame
         The parsed values of every row (NaN or None where a cell is invalid),
-        so that the cross-column checks (:func:`check_survival`,
+        so that the cross-column checks (:func:`check_endpoint_agreement`,
         :func:`check_plausibility`) run even when some cells are invalid.
     endpoints : tuple of str
         Endpoints whose two columns are present (``dfs`` first).
@@ -359,7 +359,7 @@ def check_clinical(table: Table, report: ValidationReport, mapping: ColumnMappin
 _EVENT_NAMES = {"os": "a death", "dmfs": "a distant metastasis", "lrfs": "a locoregional relapse"}
 
 
-def check_survival(values: pd.DataFrame, endpoints: tuple[str, ...], report: ValidationReport,
+def check_endpoint_agreement(values: pd.DataFrame, endpoints: tuple[str, ...], report: ValidationReport,
                    source: str = schema.CLINICAL_FILE, tol: float = TIME_TOL_MONTHS) -> None:
     """Add an error for every row whose endpoints contradict each other (rules in the module doc).
 

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from npc_lib.cohort import schema
-from npc_lib.cohort.checks import PLAUSIBLE_RANGES, check_clinical, check_plausibility, check_survival
+from npc_lib.cohort.checks import PLAUSIBLE_RANGES, check_clinical, check_plausibility, check_endpoint_agreement
 from npc_lib.cohort.images import AFFINE_ATOL_MM, ImageIndex, MaskProblem, check_patient_images, mask_to_binary
 from npc_lib.cohort.mapping import ColumnMapping, load_mapping
 from npc_lib.cohort.problems import CohortError, ValidationReport
@@ -239,7 +239,7 @@ def validate_clinical(df: pd.DataFrame, source: str = schema.CLINICAL_FILE, *,
 
 def _check_table(table: Table, mapping: ColumnMapping | None, report: ValidationReport):
     clinical, values, endpoints = check_clinical(table, report, mapping)
-    check_survival(values, endpoints, report, table.source)
+    check_endpoint_agreement(values, endpoints, report, table.source)
     if clinical is not None and clinical.empty:
         report.error("no patients (the table has no rows)", file=table.source)
         clinical = None

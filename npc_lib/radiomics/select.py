@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from npc_lib.stats._validation import check_survival
+
 #: penalty-choice rules of :func:`cv_coxnet` (glmnet's names)
 RULES = ("lambda.min", "lambda.1se")
 
@@ -77,17 +79,10 @@ def _check_frame(X, name: str = "X") -> pd.DataFrame:
 
 
 def _check_outcome(time, event, n: int) -> tuple[np.ndarray, np.ndarray]:
-    t = np.asarray(time, dtype=float).ravel()
-    e = np.asarray(event).ravel()
-    if t.size != n or e.size != n:
-        raise ValueError(f"time and event must have one value per row ({n}), got {t.size} and {e.size}")
-    if not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise ValueError("time must be finite and non-negative")
-    if not np.all(np.isin(e, (0, 1))):
-        raise ValueError("event must be 0/1")
-    e = e.astype(bool)
-    if e.sum() < 2:
-        raise ValueError(f"event: at least 2 events needed, got {int(e.sum())}")
+    """Survival data by the statistics layer's rules (at least 2 events), one value per row of X."""
+    t, e = check_survival(time, event, min_events=2)
+    if t.size != n:
+        raise ValueError(f"time and event must have one value per row of X ({n}), got {t.size}")
     return t, e
 
 

@@ -17,13 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-
-def _check_frame(frame: pd.DataFrame, columns: Sequence[str], name: str = "frame") -> None:
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"{name} must be a DataFrame, got {type(frame).__name__}")
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{name}: column(s) {missing} missing")
+from npc_lib.stats._validation import check_columns
 
 
 def model_scores(frame: pd.DataFrame, fits: Mapping[str, Any], signatures: Sequence[str] = ()) -> dict[str, np.ndarray]:
@@ -46,7 +40,7 @@ def model_scores(frame: pd.DataFrame, fits: Mapping[str, Any], signatures: Seque
     >>> list(s), s["m"].tolist()
     (['DL_T1_sig', 'm'], [2.0, 4.0])
     """
-    _check_frame(frame, list(signatures))
+    check_columns(frame, list(signatures), "frame")
     out = {s: frame[s].to_numpy(dtype=float) for s in signatures}
     for name, fit in fits.items():
         out[name] = np.asarray(fit.linear_predictor(frame), dtype=float)
@@ -160,7 +154,7 @@ def cindex_records(table: pd.DataFrame) -> dict[str, dict[str, dict[str, float |
     >>> cindex_records(t)["test"]["m"]["p_value"] is None
     True
     """
-    _check_frame(table, ["cohort", "model", "c_index", "lower", "upper", "p_value"], "table")
+    check_columns(table, ["cohort", "model", "c_index", "lower", "upper", "p_value"], "table")
     out: dict[str, dict[str, dict[str, float | None]]] = {}
     for r in table.itertuples():
         out.setdefault(r.cohort, {})[r.model] = {
@@ -196,7 +190,7 @@ def calibration_by_cohort(cohorts: Mapping[str, pd.DataFrame], fit, horizons: Ma
     curves: dict[str, dict[str, Any]] = {}
     rows = []
     for c, d in cohorts.items():
-        _check_frame(d, ["time", "event"], f"cohorts[{c!r}]")
+        check_columns(d, ["time", "event"], f"cohorts[{c!r}]")
         curves[c] = {}
         for t, label in horizons.items():
             pred = fit.predict_survival(d, [t])[:, 0]
@@ -220,7 +214,7 @@ def net_benefit_at(table: pd.DataFrame, model: str, threshold: float) -> float |
     >>> net_benefit_at(t, "m", 0.2), net_benefit_at(t, "m", 0.3)
     (0.03, None)
     """
-    _check_frame(table, ["model", "threshold", "net_benefit"], "table")
+    check_columns(table, ["model", "threshold", "net_benefit"], "table")
     r = table[(table["model"] == model) & np.isclose(table["threshold"], threshold)]["net_benefit"]
     return None if r.empty or pd.isna(r.iloc[0]) else float(r.iloc[0])
 
@@ -263,7 +257,7 @@ def performance_by_cohort(cohorts: Mapping[str, pd.DataFrame], fit, times: Seque
     grid = np.linspace(times[-1] / n_grid, times[-1], int(n_grid))
     parts, curves, notes = [], {}, []
     for c, d in cohorts.items():
-        _check_frame(d, ["patient_id", "time", "event"], f"cohorts[{c!r}]")
+        check_columns(d, ["patient_id", "time", "event"], f"cohorts[{c!r}]")
         preds = {"nomogram": (fit.linear_predictor(d), fit.predict_survival(d, times), fit.predict_survival(d, grid))}
         if truth is not None:
             lp = d[["patient_id"]].merge(truth, on="patient_id", how="left")["lp_total"].to_numpy(dtype=float)
@@ -322,8 +316,8 @@ def oracle_concordance(frame: pd.DataFrame, truth: pd.DataFrame | None, columns:
 
     if truth is None:
         return None
-    _check_frame(frame, ["patient_id", time, event])
-    _check_frame(truth, ["patient_id", *columns], "truth")
+    check_columns(frame, ["patient_id", time, event], "frame")
+    check_columns(truth, ["patient_id", *columns], "truth")
     merged = frame[["patient_id", time, event]].merge(truth[["patient_id", *columns]], on="patient_id", how="left",
                                                       validate="one_to_one")
     missing = merged.loc[merged[list(columns)].isna().any(axis=1), "patient_id"].tolist()
