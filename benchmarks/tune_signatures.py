@@ -84,7 +84,7 @@ def train(args) -> None:
     from npc_lib.model.training import predict_patient_risk, train_signature
     from npc_lib.runners.train import _outcomes
 
-    config = TrainConfig.for_profile("default", _overrides(args.set))
+    config = TrainConfig.for_preset("default", _overrides(args.set))
     out = Path(args.out)
     (out / args.tag).mkdir(parents=True, exist_ok=True)
     (out / args.tag / "config.json").write_text(json.dumps(config.to_dict(), indent=1))

@@ -67,7 +67,7 @@ def test_cross_validate_refits_preprocessing_on_each_fold(tmp_path):
         calls.append((list(train_ids), list(ids)))
         return inst.subset(ids)
 
-    cfg = TrainConfig.for_profile("smoke", {"epochs_pretrain": 1, "epochs_cox": 1})
+    cfg = TrainConfig.for_preset("smoke", {"epochs_pretrain": 1, "epochs_cox": 1})
     table = cross_validate(make_instances, inst.patient_ids, time, event, cfg, n_folds=3, seed=0,
                            checkpoint_dir=tmp_path, progress=False)
     assert list(table["fold"]) == [0, 1, 2]

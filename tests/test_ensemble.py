@@ -56,7 +56,7 @@ def test_train_ensemble_members_differ_and_first_member_is_the_plain_network(tmp
     from test_training import _toy
 
     inst, time, event, _ = _toy(n=30, seed=1)
-    cfg = TrainConfig.for_profile("smoke", {"epochs_pretrain": 1, "epochs_cox": 1, "ensemble_size": 2})
+    cfg = TrainConfig.for_preset("smoke", {"epochs_pretrain": 1, "epochs_cox": 1, "ensemble_size": 2})
     ens = train_ensemble(inst, time, event, cfg, seed=4, checkpoint_dir=tmp_path, progress=False)
     assert len(ens.models) == 2 and ens.seeds == [4, member_seed(4, 1)]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["member0", "member1"]
@@ -81,7 +81,7 @@ from npc_lib.model.train_config import TrainConfig
 from test_training import _toy
 
 inst, time, event, _ = _toy(n=30, seed=1)
-cfg = TrainConfig.for_profile("smoke", {"epochs_pretrain": 1, "epochs_cox": 3, "ensemble_size": 2,
+cfg = TrainConfig.for_preset("smoke", {"epochs_pretrain": 1, "epochs_cox": 3, "ensemble_size": 2,
                                         "val_fraction": 0.0, "average_last": 2})
 
 class Stop(Exception):

@@ -36,7 +36,7 @@ def _toy(n=40, seed=0, size=32):
 
 
 def _smoke(**changes) -> TrainConfig:
-    return TrainConfig.for_profile("smoke", changes)
+    return TrainConfig.for_preset("smoke", changes)
 
 
 def _same(a, b) -> bool:

@@ -3,14 +3,15 @@
 One frozen dataclass holds everything that defines how a DL signature is
 trained: the network (:class:`~npc_lib.model.seresnext.SEResNeXtConfig`), the
 instance boxes, MIL batching and pooling, the two stages' epochs and learning
-rates, early stopping and augmentation. :meth:`TrainConfig.for_profile` gives
-the presets of the book's profiles (``smoke``, ``default``, ``paper``),
-updated by the ``train:`` mapping of ``book/params/<profile>.yml``.
+rates, early stopping and augmentation. :meth:`TrainConfig.for_preset` gives
+the training *presets* (:data:`PRESETS`: ``smoke``, ``default``, ``paper``),
+updated by the ``train:`` mapping of a run profile (``book/params/<profile>.yml``,
+which names its preset with ``train_preset``; :mod:`npc_lib.run.config`).
 """
 
 from __future__ import annotations
 
-__all__ = ["TrainConfig", "PROFILES", "MONITORS", "SCHEDULES"]
+__all__ = ["TrainConfig", "PRESETS", "MONITORS", "SCHEDULES"]
 
 import dataclasses
 from typing import Any
@@ -22,11 +23,11 @@ from npc_lib.model.network_config import SEResNeXtConfig
 
 MONITORS: tuple[str, ...] = ("cindex", "cox")
 SCHEDULES: tuple[str, ...] = ("cosine", "constant")
-PROFILES: tuple[str, ...] = ("smoke", "default", "paper")
+PRESETS: tuple[str, ...] = ("smoke", "default", "paper")
 
 
 def _default_network() -> SEResNeXtConfig:
-    """The CPU-sized SE-ResNeXt of the default profile: 32 px input, 3 stages of one block each,
+    """The CPU-sized SE-ResNeXt of the default preset: 32 px input, 3 stages of one block each,
     cardinality 4 x width 4, about 48 k parameters."""
     return SEResNeXtConfig.cpu_default(stem_filters=16, stage_widths=(32, 64, 128), cardinality=4,
                                        bottleneck_width=4, dropout=0.1, l2=1e-5)
@@ -201,8 +202,8 @@ class TrainConfig:
 
     # -- presets and serialisation ---------------------------------------------------------
     @classmethod
-    def for_profile(cls, profile: str, overrides: dict[str, Any] | None = None) -> "TrainConfig":
-        """Preset of a book profile, updated by the profile yml's ``train:`` mapping.
+    def for_preset(cls, preset: str, overrides: dict[str, Any] | None = None) -> "TrainConfig":
+        """A training preset (:data:`PRESETS`), updated by ``overrides`` (a profile's ``train:`` mapping).
 
         ``"smoke"``: tiny net on 32 px boxes of 48 mm, a few epochs (seconds; tests);
         ``"default"``: the field defaults, an ensemble of 3 48 k-parameter
@@ -216,17 +217,17 @@ class TrainConfig:
 
         Examples
         --------
-        >>> TrainConfig.for_profile("smoke", {"epochs_cox": 3}).epochs_cox
+        >>> TrainConfig.for_preset("smoke", {"epochs_cox": 3}).epochs_cox
         3
         """
-        if profile not in PROFILES:
-            raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
-        if profile == "smoke":
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+        if preset == "smoke":
             base = dict(network=SEResNeXtConfig.smoke(), box_px=32, box_mm=48.0, target_spacing=1.5,
                         batch_patients=8, min_events_per_batch=1, max_instances=4, epochs_pretrain=2,
                         epochs_cox=3, patience=2, lr_pretrain=2e-3, lr_cox=1e-3, predict_batch=128,
                         val_fraction=0.2, ensemble_size=2, cv_ensemble_size=1)
-        elif profile == "default":
+        elif preset == "default":
             base = {}  # the field defaults: tuned on the 638-patient twin, 2-core CPU
         else:
             base = dict(network=SEResNeXtConfig.se_resnext50_32x4d(head="risk", n_classes=1, dropout=0.2),
@@ -267,7 +268,7 @@ class TrainConfig:
 
         Examples
         --------
-        >>> cfg = TrainConfig.for_profile("smoke")
+        >>> cfg = TrainConfig.for_preset("smoke")
         >>> TrainConfig.from_dict(cfg.to_dict()) == cfg
         True
         """

@@ -15,7 +15,7 @@ Profile keys
 ``profile`` (str, required)
     The run's name (``runs/<profile>`` by default); any name.
 ``train_preset`` (str)
-    Training preset (:data:`npc_lib.model.train_config.PROFILES`); default:
+    Training preset (:data:`npc_lib.model.train_config.PRESETS`); default:
     ``profile`` when that is a preset's name, else ``"default"``.
 ``n_patients``, ``cohort_seed`` (int)
     Size and seed of the simulated twin (ignored with ``cohort_dir``).
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from npc_lib._io import read_json, write_json
-from npc_lib.model.train_config import PROFILES as TRAIN_PRESETS
+from npc_lib.model.train_config import PRESETS as TRAIN_PRESETS
 from npc_lib.model.train_config import TrainConfig
 from npc_lib.profiles import params_dir, project_root
 
@@ -295,7 +295,7 @@ def resolve_profile(profile: str | os.PathLike | Mapping[str, Any] = "default",
     if preset not in TRAIN_PRESETS:
         raise ValueError(f"{where}: train_preset must be one of {TRAIN_PRESETS}, got {preset!r}")
     try:
-        train = TrainConfig.for_profile(preset, dict(values.get("train") or {}))
+        train = TrainConfig.for_preset(preset, dict(values.get("train") or {}))
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{where}: train: {exc}") from exc
     cohort_dir = values.get("cohort_dir") or None

@@ -52,7 +52,7 @@ def _check_config(config):
     from npc_lib.model.train_config import TrainConfig
 
     if not isinstance(config, TrainConfig):
-        raise ValueError(f"config must be a TrainConfig (TrainConfig.for_profile), got {type(config).__name__}")
+        raise ValueError(f"config must be a TrainConfig (TrainConfig.for_preset), got {type(config).__name__}")
     return config
 
 
@@ -144,7 +144,7 @@ def run_training(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame,
     out_dir : path-like
         Output folder (see the module docstring).
     config : TrainConfig
-        The training (:meth:`TrainConfig.for_profile`).
+        The training (:meth:`TrainConfig.for_preset`).
     split : DataFrame
         ``patient_id``, ``cohort`` (``train``/``test``) of every patient of the
         cohort (:func:`npc_lib.cohort.split.read_split`); used as given.
