@@ -69,7 +69,6 @@ PLOTTING_ALLOWED = {"npc_lib.plots"}
 #: (importing module, imported module, name): private imports that predate the rule
 _PRIVATE_IMPORTS_TO_REMOVE = {
     ("npc_lib.imaging.views", "npc_lib.imaging.instances", "_check_ids"),
-    ("npc_lib.model.training", "npc_lib.model.train_config", "_check_fraction"),
 }
 
 

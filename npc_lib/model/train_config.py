@@ -11,7 +11,7 @@ which names its preset with ``train_preset``; :mod:`npc_lib.run.config`).
 
 from __future__ import annotations
 
-__all__ = ["TrainConfig", "PRESETS", "MONITORS", "SCHEDULES"]
+__all__ = ["TrainConfig", "PRESETS", "MONITORS", "SCHEDULES", "check_fraction"]
 
 import dataclasses
 from typing import Any
@@ -33,7 +33,8 @@ def _default_network() -> SEResNeXtConfig:
                                        bottleneck_width=4, dropout=0.1, l2=1e-5)
 
 
-def _check_fraction(name: str, value: float) -> float:
+def check_fraction(name: str, value: float) -> float:
+    """A fraction in ``[0, 1)`` (e.g. ``val_fraction``); errors name ``name``."""
     v = float(value)
     if not (0.0 <= v < 1.0):
         raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
@@ -190,7 +191,7 @@ class TrainConfig:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.ties not in ("breslow", "efron"):
             raise ValueError(f"ties must be 'breslow' or 'efron', got {self.ties!r}")
-        _check_fraction("val_fraction", self.val_fraction)
+        check_fraction("val_fraction", self.val_fraction)
         if self.average_last > 1 and self.val_fraction > 0:
             raise ValueError(f"average_last={self.average_last} needs val_fraction=0 (weight averaging replaces "
                              f"early stopping), got val_fraction={self.val_fraction}")

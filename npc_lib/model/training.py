@@ -47,7 +47,7 @@ import pandas as pd
 from npc_lib.model.checkpoint import (CHECKPOINT_FORMAT, assign_variables, load_arrays, quiet_numpy_copy_warning,
                                       read_checkpoint, run_fingerprint, write_checkpoint)
 from npc_lib.model.mil import bag_members, pool_instances_numpy
-from npc_lib.model.train_config import TrainConfig, _check_fraction
+from npc_lib.model.train_config import TrainConfig, check_fraction
 from npc_lib.model.trainer import StageTrainer, TrainingData
 
 
@@ -113,7 +113,7 @@ def inner_validation_split(event, fraction: float, seed: int) -> np.ndarray:
     (10, 2)
     """
     event = np.asarray(event).astype(bool)
-    fraction = _check_fraction("val_fraction", fraction)
+    fraction = check_fraction("val_fraction", fraction)
     rng = np.random.default_rng([int(seed), 7])
     mask = np.zeros(event.size, dtype=bool)
     for group in (np.flatnonzero(event), np.flatnonzero(~event)):
