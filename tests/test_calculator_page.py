@@ -95,6 +95,16 @@ def test_calculator_html_rejects_bad_model(docs):
         calculator_html(docs["subset"], element_id="a b")
 
 
+def test_calculator_page_reads_an_updated_model(docs):
+    from npc_lib.stats.nomogram_export import updated_nomogram_model
+
+    doc = updated_nomogram_model(docs["subset"], kind="recalibration", slope=0.8, baseline_times=[10.0, 40.0],
+                                 baseline_cumhaz=[0.02, 0.1], cohort="centre B")
+    page = calculator_html(doc)
+    assert embedded_model(page)["update"] == doc["update"]
+    assert "recalibration update of Model_clinic+dl: cohort centre B, slope 0.8</p>" in page
+
+
 def test_calculator_fragment_and_notebook_display(docs, tmp_path):
     frag = calculator_html(docs["subset"], full_page=False, element_id="calc-1", values=PAPER_EXAMPLE)
     assert frag.startswith('<div class="npc-calc" id="calc-1">') and "<html" not in frag

@@ -237,9 +237,12 @@ def _fragment(model: dict, calc: NomogramCalculator, values: dict[str, str], uid
         f'<td class="npc-num npc-survival" data-time="{t!r}" data-value="">-</td></tr>'
         for t in calc.times)
     name = f" ({e(model['name'])})" if model.get("name") else ""
+    update = calc.update or {}
+    origin = (f'<p class="npc-note npc-provenance">{e(update["kind"])} update of {e(calc.parent["name"])}: '
+              + e(", ".join(f"{k} {v}" for k, v in update.items() if k != "kind")) + "</p>") if update else ""
     return f"""<div class="npc-calc" id="{uid}">
 <style>{_CSS}</style>
-<h3>{e(title)}{name}</h3>
+<h3>{e(title)}{name}</h3>{origin}
 <form onsubmit="return false;" autocomplete="off">
 <table class="npc-inputs"><tbody>{"".join(rows)}</tbody></table>
 <p><label><input type="checkbox" class="npc-fill"{" checked" if fill_missing else ""}>
