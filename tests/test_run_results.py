@@ -11,7 +11,7 @@ from npc_lib.run.results import (CHAPTERS, ChapterResults, as_results, read_all_
                                  results_class, write_results)
 from npc_lib.run.results import chapters as rc
 from npc_lib.run.results.records import CIndex, ClaimVerdict, EndpointComparison, RiskGroupComparison
-from npc_lib.run.results.registry import ENDPOINTS, EXTERNAL_VALIDATION, MODELS, NOMOGRAM
+from npc_lib.run.results.registry import ENDPOINTS, EXTERNAL_VALIDATION, MODELS, NOMOGRAM, REPLICATION
 
 
 def _models():
@@ -73,22 +73,23 @@ def test_results_registry_names_every_chapter_once():
     with pytest.raises(ValueError, match="chapter '99_x' is not in the book"):
         results_class("99_x")
     with pytest.raises(ValueError, match="no registered type"):
-        results_class(EXTERNAL_VALIDATION)
+        results_class(REPLICATION)
+    assert results_class(EXTERNAL_VALIDATION).__name__ == "ExternalValidationResults"  # registered on import
 
 
 def test_results_register_a_new_chapter():
     @dataclasses.dataclass(frozen=True, kw_only=True)
-    class ExternalValidationResults(ChapterResults):
-        chapter: ClassVar[str] = EXTERNAL_VALIDATION
+    class ReplicationResults(ChapterResults):
+        chapter: ClassVar[str] = REPLICATION
         c_index: float | None = None
 
     try:
-        assert register(ExternalValidationResults) is ExternalValidationResults
-        assert as_results(EXTERNAL_VALIDATION, {"c_index": 0.7}).c_index == 0.7
+        assert register(ReplicationResults) is ReplicationResults
+        assert as_results(REPLICATION, {"c_index": 0.7}).c_index == 0.7
         with pytest.raises(ValueError, match="already has results"):
-            register(dataclasses.make_dataclass("Other", [], bases=(ExternalValidationResults,), frozen=True))
+            register(dataclasses.make_dataclass("Other", [], bases=(ReplicationResults,), frozen=True))
     finally:
-        CHAPTERS[EXTERNAL_VALIDATION] = None
+        CHAPTERS[REPLICATION] = None
 
 
 def test_results_endpoint_rows_keep_their_rates():

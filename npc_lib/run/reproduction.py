@@ -28,7 +28,9 @@ from npc_lib.report import format_ci, format_p
 from npc_lib.run.results.chapters import (EndpointsResults, ModelsResults, NomogramResults, RadiomicsResults,
                                           SignaturesResults, Table1Results)
 from npc_lib.run.results.records import CIndex, CIndexComparison, RiskGroupComparison
-from npc_lib.run.results.registry import (ENDPOINTS, MODELS, NOMOGRAM, RADIOMICS, SIGNATURES, TABLE1, as_results)
+from npc_lib.run.results.external import ExternalValidationResults, TransportRecord
+from npc_lib.run.results.registry import (ENDPOINTS, EXTERNAL_VALIDATION, MODELS, NOMOGRAM, RADIOMICS, SIGNATURES,
+                                          TABLE1, as_results)
 from npc_lib.run.verdicts import ALPHA, claim_verdicts, verdict_table
 
 _COLUMNS = ["section", "quantity", "paper", "ours", "inside_paper_ci", "oracle", "note"]
@@ -122,9 +124,43 @@ def _radiomics_rows(m: RadiomicsResults) -> list[dict]:
             for name, by in m.cindex.items() for cohort in ("train", "test") if (c := by.get(cohort)) is not None]
 
 
+def _transport_cells(r: TransportRecord | None) -> dict[str, str]:
+    """Harrell's C, calibration slope and O/E at each horizon of one transport record, formatted."""
+    if r is None:
+        return {}
+    out = {"Harrell's C": "NA" if r.harrell is None else format_ci(r.harrell.estimate, r.harrell.lower, r.harrell.upper),
+           "calibration slope": "NA" if r.slope is None else format_ci(r.slope.slope, r.slope.lower, r.slope.upper)}
+    for t, oe in r.oe.items():
+        out[f"O/E at {t} months"] = "NA" if oe is None else format_ci(oe.ratio, oe.lower, oe.upper)
+    return out
+
+
+def _external_rows(m: ExternalValidationResults) -> list[dict]:
+    """Chapter 10: the locked model at a second centre (the paper's stated limitation: one centre only)."""
+    section, printed = "External validation", "not done (one centre)"
+    if m.cohort is None:
+        return []
+    note = f"{m.cohort.source}: {m.cohort.n} patients, {m.cohort.events} events"
+    if m.skipped:
+        return [_row(section, "locked model at a second centre", printed, "not assessed", note=m.skipped)]
+    oracle = _transport_cells(m.oracle)
+    rows = [_row(section, f"{k}, locked model, second centre", printed, v, oracle=oracle.get(k, ""), note=note)
+            for k, v in _transport_cells(m.locked).items()]
+    if m.risk_groups is not None:
+        g = m.risk_groups
+        rows.append(_row(section, "HR high vs low (locked cut-off), second centre", printed,
+                         format_ci(g.hr, g.hr_lower, g.hr_upper, 2), note=f"log-rank p {format_p(g.logrank_p)}"))
+    for kind, u in m.updates.items():
+        for k, v in _transport_cells(u.evaluation).items():
+            rows.append(_row(section, f"{k}, {kind} update, evaluation half", printed, v,
+                             note="updated on the other half of the second centre's patients"))
+    return rows
+
+
 _SECTIONS: list[tuple[str, Callable[[Any], list[dict]]]] = [
     (TABLE1, _table1_rows), (MODELS, _table2_rows), (NOMOGRAM, _risk_rows),
     (SIGNATURES, _cv_rows), (ENDPOINTS, _endpoint_rows), (RADIOMICS, _radiomics_rows),
+    (EXTERNAL_VALIDATION, _external_rows),
 ]
 
 

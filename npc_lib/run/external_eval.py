@@ -1,0 +1,225 @@
+"""External validation of a locked nomogram model file: discrimination, calibration, the oracle, the signatures.
+
+The steps of chapter 10 that are not model updating
+(:mod:`npc_lib.run.updating`): a model file as a fitted model for the
+analysis helpers (:class:`DocumentModel`), TRIPOD+AI measures of the model and
+of the twin's oracle at the new centre with confidence intervals
+(:func:`external_performance`), the oracle's own transport measures
+(:func:`oracle_predictions`), each signature's C at both centres beside its
+oracle (:func:`signature_transport`) and the locked risk groups
+(:func:`locked_risk_groups`).
+
+The oracle is the twin's true model at the centre the patients come from
+(:func:`npc_lib.twin.truth.true_dfs_survival` with the centre's baseline
+hazard): the best any model could do on the same patients. A real cohort has
+none (``truth=None``).
+"""
+
+from __future__ import annotations
+
+__all__ = ["DocumentModel", "external_performance", "oracle_predictions", "signature_transport",
+           "locked_risk_groups", "MEASURE_ORDER"]
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from npc_lib.stats._validation import check_columns
+
+#: measures of :func:`external_performance` besides those of :func:`npc_lib.stats.prediction_performance`
+MEASURE_ORDER = ("Harrell's C", "Uno's C", "td-AUC at {t}")
+
+
+class DocumentModel:
+    """A nomogram model file as a fitted model: ``linear_predictor`` (centred) and ``predict_survival``.
+
+    Lets the helpers of :mod:`npc_lib.run.analysis` and :mod:`npc_lib.stats.performance`
+    that take a fitted Cox model take a locked or updated model file instead.
+    """
+
+    def __init__(self, doc: Mapping):
+        from npc_lib.run.updating import _check_doc
+
+        self.doc = _check_doc(doc)
+        self.covariates = list(self.doc["covariates"])
+
+    def linear_predictor(self, frame: pd.DataFrame) -> np.ndarray:
+        """``X'beta - centre`` of each row (higher = worse)."""
+        from npc_lib.run.updating import model_xbeta
+
+        return model_xbeta(self.doc, frame) - float(self.doc["center"])
+
+    def predict_survival(self, frame: pd.DataFrame, times: Sequence[float]) -> np.ndarray:
+        """``S(t | x)``, shape ``(n, len(times))``."""
+        from npc_lib.run.updating import step_cumhazard
+
+        lp = self.linear_predictor(frame)
+        h0 = step_cumhazard(self.doc, np.asarray(times, dtype=float))
+        return np.exp(-np.outer(np.exp(lp), h0))
+
+    def total_points(self, frame: pd.DataFrame) -> np.ndarray:
+        """Total points of each row (the locked risk-group cut-off is in points)."""
+        from npc_lib.run.updating import model_xbeta
+
+        xmin = sum(float(self.doc["xbeta_min"][c]) for c in self.covariates)
+        return float(self.doc["scale"]) * (model_xbeta(self.doc, frame) - xmin)
+
+
+def _true_lp(frame: pd.DataFrame, truth: pd.DataFrame, column: str = "lp_total") -> np.ndarray:
+    check_columns(truth, ["patient_id", column], "truth")
+    lp = frame[["patient_id"]].astype(str).merge(truth.assign(patient_id=truth["patient_id"].astype(str)),
+                                                 on="patient_id", how="left")[column].to_numpy(dtype=float)
+    if np.isnan(lp).any():
+        raise ValueError(f"truth: no {column} for {int(np.isnan(lp).sum())} patient(s)")
+    return lp
+
+
+def oracle_predictions(frame: pd.DataFrame, truth: pd.DataFrame, times: Sequence[float], centre: str) -> pd.DataFrame:
+    """ORACLE ONLY: the twin's true model as :func:`npc_lib.run.updating.model_predictions` would give it.
+
+    ``xbeta`` = ``lp_total``; ``risk_<t>`` and ``expected`` (true cumulative
+    hazard at each patient's follow-up) from the centre's true baseline.
+    """
+    from npc_lib.twin.centres import centre as _centre
+    from npc_lib.twin.outcomes import WEIBULL_SHAPE
+    from npc_lib.twin.truth import true_dfs_survival
+
+    check_columns(frame, ["patient_id", "time"], "frame")
+    lp = _true_lp(frame, truth)
+    out = pd.DataFrame({"patient_id": frame["patient_id"].astype(str).to_numpy(), "xbeta": lp})
+    s = true_dfs_survival(lp, [float(t) for t in times], centre)
+    for k, t in enumerate(times):
+        out[f"surv_{float(t):g}"] = s[:, k]
+        out[f"risk_{float(t):g}"] = 1.0 - s[:, k]
+    time = frame["time"].to_numpy(dtype=float)
+    out["expected"] = (time / _centre(centre).weibull_scale) ** WEIBULL_SHAPE * np.exp(lp)  # -log S(own time)
+    return out
+
+
+def external_performance(frame: pd.DataFrame, model: DocumentModel, times: Sequence[float], *,
+                         truth: pd.DataFrame | None = None, centre: str = "external", n_grid: int = 50,
+                         n_boot: int = 200, seed: int = 0):
+    """Discrimination, accuracy and calibration of ``model`` (and of the oracle) on ``frame``, with 95% CIs.
+
+    Measures: Harrell's C (Noether interval), Uno's C truncated at the last
+    horizon, Brier, IPA, integrated Brier, ICI/E50/E90 at each horizon
+    (:func:`npc_lib.stats.prediction_performance`, percentile bootstrap over
+    patients), and the time-dependent AUC at each horizon (timeROC's
+    cumulative/dynamic AUC with its iid standard-error interval,
+    :func:`npc_lib.stats.time_dependent_auc` ``method="marginal"``).
+
+    Returns
+    -------
+    table : DataFrame
+        ``model, measure, estimate, lower, upper`` (``model``: ``"nomogram"``, ``"oracle"``).
+    curves : dict
+        ``{model: {t: CalibrationMetrics}}`` (smoothed calibration curves).
+    notes : list of str
+        What could not be estimated, and why.
+    """
+    from npc_lib.stats import prediction_performance
+    from npc_lib.stats.capture import attempt
+    from npc_lib.stats.concordance import concordance_index
+    from npc_lib.stats.tdroc import time_dependent_auc
+    from npc_lib.twin.truth import true_dfs_survival
+
+    check_columns(frame, ["patient_id", "time", "event"], "frame")
+    times = [float(t) for t in times]
+    grid = np.linspace(times[-1] / n_grid, times[-1], int(n_grid))
+    time, event = frame["time"].to_numpy(dtype=float), frame["event"].to_numpy().astype(int)
+    preds = {"nomogram": (model.linear_predictor(frame), model.predict_survival(frame, times),
+                          model.predict_survival(frame, grid))}
+    if truth is not None:
+        lp = _true_lp(frame, truth)
+        preds["oracle"] = (lp, true_dfs_survival(lp, times, centre), true_dfs_survival(lp, grid, centre))
+    rows, curves, notes = [], {}, []
+    for name, (risk, surv, grid_surv) in preds.items():
+        c, why = attempt(concordance_index, time, event, risk)
+        if c is None:
+            notes.append(f"{name}, Harrell's C: {'; '.join(why)}")
+        else:
+            rows.append({"model": name, "measure": "Harrell's C", "estimate": c.c_index, "lower": c.lower,
+                         "upper": c.upper})
+        auc, why = attempt(time_dependent_auc, time, event, risk, times, method="marginal")
+        if auc is None:
+            notes.append(f"{name}, td-AUC: {'; '.join(why)}")
+        else:
+            rows += [{"model": name, "measure": f"td-AUC at {r.time:g}", "estimate": r.auc, "lower": r.lower,
+                      "upper": r.upper} for r in auc.itertuples()]
+        p, why = attempt(prediction_performance, time, event, risk, surv, times, grid_surv=grid_surv, grid=grid,
+                         n_boot=n_boot, seed=seed)
+        if p is None:
+            notes.append(f"{name}, TRIPOD+AI measures: {'; '.join(why)}")
+            continue
+        rows += [{"model": name, **r} for r in p.table.to_dict(orient="records")]
+        curves[name] = p.curves
+    table = pd.DataFrame(rows, columns=["model", "measure", "estimate", "lower", "upper"])
+    return table, curves, notes
+
+
+def signature_transport(development: pd.DataFrame, development_truth: pd.DataFrame | None,
+                        external: Mapping[str, pd.DataFrame], external_truth: pd.DataFrame | None,
+                        signatures: Sequence[str]) -> pd.DataFrame:
+    """Harrell's C of each signature at the development test cohort and at the new centre, beside its oracle.
+
+    Parameters
+    ----------
+    development : DataFrame
+        The development test cohort: ``patient_id, time, event, DL_<seq>_sig...``.
+    development_truth, external_truth : DataFrame or None
+        ``truth.csv`` of each twin (``lp_T1``...: the true image risk each
+        sequence shows); ``None`` for a real cohort.
+    external : mapping
+        ``{"external": frame, "external_refitted": frame}``: the external
+        patients' signatures under each standardiser.
+    signatures : sequence of str
+        ``DL_<seq>_sig`` columns.
+
+    Returns
+    -------
+    DataFrame
+        One row per signature: ``signature, development_test, development_test_oracle,
+        external, external_refitted, external_oracle`` (NaN where undefined).
+    """
+    from npc_lib.stats.capture import attempt
+    from npc_lib.stats.concordance import concordance_index
+
+    def c_of(frame, score):
+        r, _ = attempt(concordance_index, frame["time"].to_numpy(float), frame["event"].to_numpy().astype(int),
+                       np.asarray(score, dtype=float))
+        return np.nan if r is None else float(r.c_index)
+
+    rows = []
+    for sig in signatures:
+        seq = sig.removeprefix("DL_").removesuffix("_sig")
+        row = {"signature": sig, "development_test": c_of(development, development[sig])}
+        row["development_test_oracle"] = (np.nan if development_truth is None else
+                                          c_of(development, _true_lp(development, development_truth, f"lp_{seq}")))
+        for name, frame in external.items():
+            row[name] = c_of(frame, frame[sig])
+        first = next(iter(external.values()))
+        row["external_oracle"] = (np.nan if external_truth is None else
+                                  c_of(first, _true_lp(first, external_truth, f"lp_{seq}")))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def locked_risk_groups(frame: pd.DataFrame, model: DocumentModel, cutoff_points: float, *, at: float = 60.0):
+    """The locked risk groups at the new centre: high where total points exceed the development cut-off.
+
+    Returns
+    -------
+    group : ndarray of int
+        1 = high risk.
+    summary : dict
+        :func:`npc_lib.stats.endpoints.compare_risk_groups` (HR, log-rank, DFS at ``at``).
+    """
+    from npc_lib.stats.endpoints import compare_risk_groups
+
+    check_columns(frame, ["time", "event"], "frame")
+    cut = float(cutoff_points)
+    if not np.isfinite(cut):
+        raise ValueError(f"cutoff_points must be finite, got {cutoff_points!r}")
+    group = (model.total_points(frame) > cut).astype(int)
+    return group, compare_risk_groups(frame["time"], frame["event"], group, at=at)
