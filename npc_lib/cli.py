@@ -37,6 +37,18 @@ def _cmd_validate(args) -> int:
     return 0
 
 
+def _cmd_import_dicom(args) -> int:
+    from .dicom import import_dicom
+
+    result = import_dicom(args.src, args.out, args.rules, report=args.report, overwrite=args.overwrite,
+                          progress=not args.quiet, n_jobs=args.jobs)
+    print(f"{result.n_patients} patients imported into {result.cohort}")
+    print(f"mapping report (the original patient ids: keep it out of shared folders): {result.report}")
+    if result.problems.items:
+        print(result.problems.render(levels=("warning", "note")))
+    return 0
+
+
 def _cmd_run(args) -> int:
     from .runners.book import run_chapters
 
@@ -192,6 +204,16 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--roi-label", type=int, metavar="N", help="the tumour's label in multi-label masks")
     v.add_argument("--format", choices=("text", "json"), default="text", help="json: every problem, for scripts")
     v.set_defaults(func=_cmd_validate)
+
+    d = sub.add_parser("import-dicom", help="MR DICOM series + RTSTRUCT of a hospital export into a cohort folder")
+    d.add_argument("src", type=Path, help="folder of the DICOM export (any layout, names and order)")
+    d.add_argument("--out", required=True, type=Path, help="cohort folder to create")
+    d.add_argument("--rules", required=True, type=Path, metavar="RULES.yml",
+                   help="which series is T1, T2, T1C and which ROI the tumour (see README, 'Your own cohort')")
+    d.add_argument("--report", type=Path, help="mapping report, beside the cohort (default <out>.import-report.json)")
+    d.add_argument("--overwrite", action="store_true", help="replace an existing cohort folder once the new one is whole")
+    d.add_argument("--jobs", type=int, help="processes (default: 1 for small exports, else the CPUs, at most 4)")
+    d.set_defaults(func=_cmd_import_dicom)
 
     r = sub.add_parser("run", help="execute the book's chapters with papermill on a profile")
     r.add_argument("--profile", default="default", help=f"one of {', '.join(shipped_profiles())} or a YAML file")
