@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from npc_lib import stats
-from npc_lib.run.updating import (baseline_update, model_predictions, model_xbeta, recalibration, refit,
-                                  step_cumhazard, transport_measures, update_and_evaluate, updating_split)
+from npc_lib.run.updating import (baseline_update, equivalent_cutoff, model_predictions, model_xbeta, recalibration,
+                                  refit, step_cumhazard, transport_measures, update_and_evaluate, updating_split)
 from npc_lib.stats.cox import fit_cox
 from npc_lib.stats.nomogram import Nomogram
 from npc_lib.stats.nomogram_export import NomogramCalculator, nomogram_model, read_nomogram_model, write_model_document
@@ -172,3 +172,15 @@ def test_transport_measures_missing_prediction(locked, external):
 def test_model_xbeta_names_bad_covariate(locked, external):
     with pytest.raises(ValueError, match=r"covariate\(s\) \['x'\].*E0002"):
         model_xbeta(locked, external.assign(x=external.x.where(external.index != 2)))
+
+
+def test_equivalent_cutoff_keeps_the_predicted_risk(locked, external):
+    new = refit(locked, external)
+    cut = 50.0
+    new_cut = equivalent_cutoff(locked, new, cut, 60.0)
+    a, b = NomogramCalculator.from_model(locked), NomogramCalculator.from_model(new)
+    s_locked = math.exp(-a.baseline_cumhazard([60])[0] * math.exp(a.intercept + cut / a.scale))
+    s_new = math.exp(-b.baseline_cumhazard([60])[0] * math.exp(b.intercept + new_cut / b.scale))
+    assert s_new == pytest.approx(s_locked, rel=1e-10)
+    with pytest.raises(ValueError, match="no baseline hazard by 0.001"):
+        equivalent_cutoff(locked, new, cut, 0.001)

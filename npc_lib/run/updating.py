@@ -39,7 +39,7 @@ select an appropriate method for updating prediction models. Stat Med
 from __future__ import annotations
 
 __all__ = ["UPDATES", "model_xbeta", "step_cumhazard", "model_predictions", "baseline_update", "recalibration",
-           "refit", "updating_split", "transport_measures", "update_and_evaluate"]
+           "refit", "updating_split", "transport_measures", "update_and_evaluate", "equivalent_cutoff"]
 
 from typing import Any, Mapping, Sequence
 
@@ -407,3 +407,28 @@ def update_and_evaluate(doc: Mapping, frame: pd.DataFrame, split: pd.DataFrame, 
     measures = {name: transport_measures(ev, model_predictions(m, ev, times), times)
                 for name, m in {"locked": _check_doc(doc), **models}.items()}
     return models, measures, notes
+
+
+def equivalent_cutoff(parent: Mapping, doc: Mapping, cutoff_points: float, t: float) -> float:
+    """The total points at which ``doc`` predicts the survival at ``t`` that ``parent`` predicts at ``cutoff_points``.
+
+    A refitted model scores other points, so the locked risk-group cut-off
+    (in the parent's points) is carried over as the same predicted risk at
+    ``t`` (e.g. 5-year DFS). A baseline update or a recalibration keeps every
+    patient's points and needs no such mapping.
+
+    Examples
+    --------
+    >>> a = {"covariates": ["x"], "beta": {"x": 1.0}, "xbeta_min": {"x": 0.0}, "scale": 10.0, "center": 0.0,
+    ...      "intercept": 0.0, "baseline_cumhazard_at_center": {"times": [5.0], "cumhaz": [0.2]}}
+    >>> b = {**a, "baseline_cumhazard_at_center": {"times": [5.0], "cumhaz": [0.4]}}
+    >>> round(float(equivalent_cutoff(a, b, 10.0, 6.0)), 6)  # 0.2 e^1 = 0.4 e^lp: lp = 1 - log 2
+    3.068528
+    """
+    h_parent = float(step_cumhazard(parent, [t])[0])
+    h_new = float(step_cumhazard(doc, [t])[0])
+    if not (h_parent > 0 and h_new > 0):
+        raise ValueError(f"t: no baseline hazard by {t:g} in one of the models: no risk to carry the cut-off over")
+    lp_parent = float(parent["intercept"]) + float(cutoff_points) / float(parent["scale"])
+    lp_new = lp_parent + np.log(h_parent / h_new)          # H_new e^lp_new = H_parent e^lp_parent
+    return float(float(doc["scale"]) * (lp_new - float(doc["intercept"])))

@@ -94,7 +94,7 @@ class UpdatedModel(Record):
     kind: str
     model_file: str
     bundle: str = ""
-    update: dict[str, float | int | str | None] = field(default_factory=dict)
+    update: dict[str, int | float | str | None] = field(default_factory=dict)
     evaluation: TransportRecord | None = None
 
 
