@@ -249,3 +249,15 @@ def test_import_dicom_errors_all_at_once_nothing_written(own_export, tmp_path):
     assert "patient MRN770003" in text and "missing slice" in text and files[6].name in text
     assert not (tmp_path / "cohort").exists()
     assert not report_path(tmp_path / "cohort").exists() and not secret_path(tmp_path / "cohort").exists()
+
+
+def test_import_dicom_key_file_pseudonyms(own_export, tmp_path):
+    root, result, truth = own_export
+    key = tmp_path / "keys.csv"
+    key.write_text("dicom_patient_id,patient_id\nMRN770001,NPC0001\n")
+    rules = {**OWN_RULES, "patient_ids": {"key_file": str(key)}}
+    done = import_dicom(root / "src" / "p1", tmp_path / "c1", rules)
+    assert done.ids == {"MRN770001": "NPC0001"} and (tmp_path / "c1" / "images" / "NPC0001").is_dir()
+    assert not secret_path(tmp_path / "c1").exists()
+    with pytest.raises(DicomImportError, match="patient MRN770003: not in the key file"):
+        import_dicom(root / "src" / "p3", tmp_path / "c3", rules)

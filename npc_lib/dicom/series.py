@@ -153,6 +153,13 @@ def _read_slices(series: Series, problems: ProblemList):
 
     out = []
     where = dict(patient=series.patient_id, series=series.label)
+    compressed = sorted({i.transfer_syntax for i in series.instances if i.transfer_syntax not in _NATIVE_LE})
+    if compressed:
+        import pydicom.uid
+
+        names = ", ".join(pydicom.uid.UID(u).name for u in compressed)
+        problems.add("note", f"transfer syntax {names}: decoded by pydicom", file=str(series.instances[0].path),
+                     **where)
     for inst in series.instances:
         try:
             ds = pydicom.dcmread(inst.path)
