@@ -77,3 +77,9 @@ def test_read_structure_set_skips_open_contours(tmp_path):
     assert list(ss.rois) == ["GTVnx"] and ss.rois["GTVnx"].contours == []
     assert "1 open or point contour(s) ignored" in problems.render()
     assert ss.referenced_series == {series["uid"]}
+
+
+def test_rasterise_contour_along_the_image_edge_is_inside():
+    full = np.array([[-0.5, -0.5], [5.5, -0.5], [5.5, 3.5], [-0.5, 3.5]]) + [[-4e-5, 3e-5]]  # rounded coordinates
+    r = rasterise([np.c_[full, np.zeros(4)]], np.eye(4), (6, 4, 1))
+    assert r.outside_fraction == 0.0 and r.mask.all()

@@ -29,6 +29,8 @@ import numpy as np
 from .problems import ProblemList
 
 _CONTOUR_DATA = 0x30060050
+#: voxels by which a contour point may pass the grid's outer edge and still count as inside (rounding)
+_EDGE_TOLERANCE = 0.01
 
 
 @dataclass
@@ -206,7 +208,8 @@ def rasterise(contours: list[np.ndarray], affine_lps: np.ndarray, shape: tuple[i
         kc = round(float(k.mean()), 3)
         planes.setdefault(kc, []).append(ijk[:, :2])
         n_points += len(pts)
-        outside = (ijk[:, 0] < -0.5) | (ijk[:, 0] > ni - 0.5) | (ijk[:, 1] < -0.5) | (ijk[:, 1] > nj - 0.5)
+        edge = 0.5 + _EDGE_TOLERANCE  # a contour along the image's outer pixel edges is inside
+        outside = (ijk[:, 0] < -edge) | (ijk[:, 0] > ni - 1 + edge) | (ijk[:, 1] < -edge) | (ijk[:, 1] > nj - 1 + edge)
         n_out += int(outside.sum()) if -half <= kc <= nk - 1 + half else len(pts)
     mask = np.zeros(shape, dtype=np.uint8)
     keys = np.array(sorted(planes))
