@@ -98,6 +98,7 @@ def _load(cohort: Path, pid: str, seq: str):
 def test_import_dicom_images_voxel_for_voxel(own_export):
     root, result, truth = own_export
     assert result.n_patients == 3
+    assert any("without the .dcm extension" in p.message for p in result.problems.of_level("note"))
     for i, written in truth.items():
         pid = result.ids[f.IDENTIFIERS["PatientID"].format(i=i)]
         for seq in schema.SEQUENCES:

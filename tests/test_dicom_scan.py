@@ -65,8 +65,9 @@ def test_scan_dicomdir_read_with_a_note(tmp_path):
     written = _series(tmp_path / "IMAGES", names=["IM000", "IM001", "IM002"])
     _dicomdir(tmp_path / "DICOMDIR", [["IMAGES", "IM000"], ["IMAGES", "IM001"]])
     scan = scan_folder(tmp_path)
-    assert [p.level for p in scan.problems.items] == ["note"]
+    assert [p.level for p in scan.problems.items] == ["note", "note"]
     assert "DICOMDIR" in scan.problems.items[0].file
+    assert "3 DICOM file(s) without the .dcm extension" in scan.problems.items[1].message
     assert len(next(iter(scan.patients["MRN770001"].all_series().values())).instances) == len(written["sops"])
     _dicomdir(tmp_path / "DICOMDIR", [["IMAGES", "IM000"], ["IMAGES", "GONE"]])
     scan = scan_folder(tmp_path)

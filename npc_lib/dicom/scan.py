@@ -280,7 +280,7 @@ def scan_folder(src, pool=None) -> ScanResult:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         paths.extend(Path(dirpath) / name for name in sorted(filenames))
-    n_files, n_dicom = len(paths), 0
+    n_files, n_dicom, no_extension = len(paths), 0, 0
     for path, found in zip(paths, _read_files(paths, pool)):
         if found[0] == "unreadable":
             problems.add("warning", f"{found[1]}: skipped", file=str(path))
@@ -291,7 +291,10 @@ def scan_folder(src, pool=None) -> ScanResult:
             _dicomdir(path, found[1], problems)
         else:
             n_dicom += 1
+            no_extension += path.suffix.lower() != ".dcm"
             _add(patients, found[1], found[2], problems)
+    if no_extension:
+        problems.add("note", f"{no_extension} DICOM file(s) without the .dcm extension, recognised by their content")
     if not_dicom:
         problems.add("note", f"{len(not_dicom)} file(s) that are not DICOM skipped (first: {not_dicom[0]})")
     if not patients:
