@@ -56,12 +56,10 @@ def _hole_and_pieces(mask: np.ndarray) -> np.ndarray:
     k = int(np.argmax(m.sum(axis=(0, 1))))
     ii, jj = np.nonzero(m[:, :, k])
     ci, cj = int(np.median(ii)), int(np.median(jj))
-    m[ci - 1:ci + 2, cj - 1:cj + 2, k] = 0
-    free = np.argwhere(m[:, :, k] == 0)
-    far = free[np.argmax(np.abs(free[:, 0] - ci) + np.abs(free[:, 1] - cj) * 0)]  # the farthest column
-    i0 = int(np.clip(far[0], 2, m.shape[0] - 4))
+    m[ci - 1:ci + 2, cj - 1:cj + 2, k] = 0  # a 3x3 hole at the centre
+    i0 = ii.max() + 3 if ii.max() + 6 < m.shape[0] else ii.min() - 5  # a 2x3 piece two pixels beside it
     m[i0:i0 + 2, cj:cj + 3, k] = 1
-    assert m[ci, cj, k] == 0 and m[:, :, k].sum() > 0
+    assert m[ci, cj, k] == 0 and m[i0, cj, k] == 1
     return m
 
 

@@ -95,7 +95,7 @@ def read_structure_set(ds, path: Path, patient: str, problems: ProblemList) -> S
             continue
         for c in rc.get("ContourSequence", []):
             kind = str(c.get("ContourGeometricType", "CLOSED_PLANAR")).upper()
-            if kind != "CLOSED_PLANAR":
+            if kind not in ("CLOSED_PLANAR", "CLOSED_PLANAR_XOR"):  # XOR: combined even-odd, as here
                 skipped += 1
                 continue
             pts = _contour_points(c)
@@ -107,7 +107,7 @@ def read_structure_set(ds, path: Path, patient: str, problems: ProblemList) -> S
             for im in c.get("ContourImageSequence", []):
                 roi.referenced_sops.add(str(im.get("ReferencedSOPInstanceUID", "")))
     if skipped:
-        problems.add("note", f"{skipped} open or point contour(s) ignored (only CLOSED_PLANAR contours are areas)",
+        problems.add("note", f"{skipped} open or point contour(s) ignored (only CLOSED_PLANAR and CLOSED_PLANAR_XOR contours are areas)",
                      patient=patient, file=str(path))
     return StructureSet(path, for_uid, refs, {r.name: r for r in rois.values()})
 
