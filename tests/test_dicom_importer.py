@@ -260,3 +260,16 @@ def test_import_dicom_key_file_pseudonyms(own_export, tmp_path):
     assert not secret_path(tmp_path / "c1").exists()
     with pytest.raises(DicomImportError, match="patient MRN770003: not in the key file"):
         import_dicom(root / "src" / "p3", tmp_path / "c3", rules)
+
+
+def test_import_dicom_in_processes_same_cohort(own_export, tmp_path):
+    root, result, truth = own_export
+    rules = {**OWN_RULES, "patient_ids": {"secret_file": str(secret_path(result.cohort))}}
+    two = import_dicom(root / "src", tmp_path / "two", rules, n_jobs=2)
+    assert two.ids == result.ids
+    files = sorted(p.relative_to(result.cohort) for p in result.cohort.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two.cohort) for p in two.cohort.rglob("*") if p.is_file())
+    for rel in files:
+        assert (two.cohort / rel).read_bytes() == (result.cohort / rel).read_bytes(), rel
+    with pytest.raises(ValueError, match="n_jobs must be >= 1"):
+        import_dicom(root / "src", tmp_path / "none", rules, n_jobs=0)
