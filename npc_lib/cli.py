@@ -182,6 +182,65 @@ def _cmd_nomogram(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from .run.bundle import export_bundle, load_bundle
+
+    out = export_bundle(args.run, args.out, archive=args.archive)
+    bundle = load_bundle(out)
+    part = "signatures and nomogram" if bundle.nomogram else f"signatures only ({bundle.manifest['nomogram']['note']})"
+    print(f"model bundle written to {out}: {', '.join(bundle.signatures)}; {part}; sha256 {bundle.sha256}")
+    return 0
+
+
+def _print_warnings(caught, command: str) -> None:
+    for w in caught:
+        print(f"npc {command}: warning: {w.message}", file=sys.stderr)
+
+
+def _cmd_predict(args) -> int:
+    import warnings
+
+    from .model.backend import configure_backend
+
+    if (args.cohort is None) == (args.patient is None):
+        raise ValueError("predict: give --cohort DIR (with --out) or --patient DIR (with --value), not both")
+    configure_backend()
+    from .run.predict import predict, predict_patient
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if args.patient is not None:
+            result = predict_patient(args.model, args.patient, _parse_values(args.value), times=args.time,
+                                     fill_missing=args.fill_missing, roi_label=args.roi_label)
+        else:
+            if args.out is None:
+                raise ValueError("predict: --cohort needs --out PREDICTIONS.csv")
+            table = predict(args.model, args.cohort, times=args.time or (), mapping=args.map,
+                            roi_label=args.roi_label, progress=not args.quiet)
+    _print_warnings(caught, "predict")
+    if args.patient is None:
+        from ._io import write_csv
+
+        write_csv(table, args.out)
+        print(f"{len(table)} patients predicted: {args.out}")
+        return 0
+    if args.json:
+        print(json.dumps(result, indent=2, allow_nan=False))
+        return 0
+    for name, v in result["signatures"].items():
+        print(f"{name:>32}  {v:8.4f}  (from the images)")
+    if "total_points" in result:
+        print(f"{'total points':>32}  {result['total_points']:8.1f}")
+        for t, s in result["survival"].items():
+            print(f"{_time_label(t, 'months'):>32}  {100 * s:7.1f}%")
+        print(f"{'risk group':>32}  {result['risk_group']}")
+        for var, used in result["filled"].items():
+            print(f"* {var} not given: set to the model's adjust-to value {used} (--fill-missing)")
+        if result["outside_axis"]:
+            print("outside the nomogram's axis (points extrapolated): " + ", ".join(result["outside_axis"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``npc`` (one sub-command per task)."""
     p = argparse.ArgumentParser(prog="npc", description=__doc__)
@@ -257,6 +316,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="DFS at T (the model's time unit, e.g. months); repeat for several (default: the model's)")
     m.add_argument("--json", action="store_true", help="print the result as JSON")
     m.set_defaults(func=_cmd_nomogram)
+
+    x = sub.add_parser("export", help="write a run's model bundle (signatures, nomogram, model card; no patient data)")
+    x.add_argument("--run", required=True, type=Path, help="a finished run folder (chapters 04-06)")
+    x.add_argument("--out", required=True, type=Path, help="the bundle folder to write (replaced whole)")
+    x.add_argument("--archive", action="store_true", help="also write <out>.zip")
+    x.set_defaults(func=_cmd_export)
+
+    pr = sub.add_parser("predict", help="score new patients with a model bundle (signatures, points, DFS, risk group)")
+    pr.add_argument("--model", required=True, type=Path, help="a model bundle folder (npc export)")
+    pr.add_argument("--cohort", type=Path, help="a cohort folder in the SPEC layout (outcomes optional)")
+    pr.add_argument("--out", type=Path, metavar="PREDICTIONS.csv", help="where --cohort's predictions go")
+    pr.add_argument("--patient", type=Path, metavar="DIR", help="one patient's image folder (with --value)")
+    pr.add_argument("--value", action="append", default=[], metavar="NAME=VALUE",
+                    help="with --patient: a clinical variable as `npc nomogram` takes it; repeat for each")
+    pr.add_argument("--fill-missing", action="store_true", help="with --patient: as `npc nomogram --fill-missing`")
+    pr.add_argument("--time", "--times", dest="time", type=float, action="append", metavar="T",
+                    help="also DFS at T months (column dfs_<T>); repeat for several (36 and 60 always)")
+    pr.add_argument("--map", type=Path, help="column-mapping YAML for the cohort's table (as npc run)")
+    pr.add_argument("--roi-label", type=int, help="mask label of the tumour when masks hold several labels")
+    pr.add_argument("--json", action="store_true", help="with --patient: print the result as JSON")
+    pr.set_defaults(func=_cmd_predict)
 
     for name, func, helptext in (
         ("train", _cmd_train, "train one sequence's DL signature (SE-ResNeXt, MIL, Cox loss)"),

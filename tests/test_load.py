@@ -402,3 +402,15 @@ def test_load_cohort_full_size_is_quick(tmp_path):
     elapsed = time.perf_counter() - start
     assert len(cohort.patient_ids) == 638
     assert elapsed < 60, f"full validation of 638 patients took {elapsed:.1f} s"
+
+
+def test_load_cohort_required_columns_only(tiny_cohort):
+    """A cohort to predict: outcomes absent, an unused value missing; a required value missing is an error."""
+    _edit_csv(tiny_cohort, lambda df: df.drop(columns=[c for c in df.columns if c.endswith(("_time", "_event"))]))
+    _set(tiny_cohort, 1, "hgb", "")
+    cohort = load_cohort(tiny_cohort, check_images="none", required=("age", "ldh"))
+    assert cohort.endpoints == () and np.isnan(cohort.clinical.loc[1, "hgb"])
+    with pytest.raises(CohortError, match=r"patient NPC0002, field hgb: missing value"):
+        load_cohort(tiny_cohort, check_images="none", required=("hgb",))
+    with pytest.raises(CohortError, match=r"field dfs_time: required column missing"):
+        load_cohort(tiny_cohort, check_images="none")

@@ -165,10 +165,10 @@ def _missing_text(raw: str, line: int) -> str:
     return f"missing value{shown} (line {line})"
 
 
-def _check_numeric(name, cells, pids, lines, table, mapping, report) -> np.ndarray:
+def _check_numeric(name, cells, pids, lines, table, mapping, report, gaps: bool = False) -> np.ndarray:
     values, kind = _numbers(cells, table.decimal_comma)
     src = table.source
-    for i in np.flatnonzero(kind == "missing"):
+    for i in np.flatnonzero((kind == "missing") & (not gaps)):
         report.error(_missing_text(cells.iloc[i], lines[i]), file=src, patient_id=pids[i], field=name)
     for i in np.flatnonzero(kind == "bad"):
         report.error(f"non-numeric value {cells.iloc[i]!r}", file=src, patient_id=pids[i], field=name)
@@ -216,13 +216,14 @@ def _recode(name, cells, mapping):
     return out, used
 
 
-def _check_category(name, cells, pids, lines, table, mapping, report) -> list:
+def _check_category(name, cells, pids, lines, table, mapping, report, gaps: bool = False) -> list:
     levels, used = _recode(name, cells, mapping)
     allowed = ", ".join(schema.CATEGORIES[name])
     for i, (raw, lv) in enumerate(zip(cells, levels)):
         if lv is None:
             if raw.strip().lower() in MISSING_TOKENS:
-                report.error(_missing_text(raw, lines[i]), file=table.source, patient_id=pids[i], field=name)
+                if not gaps:
+                    report.error(_missing_text(raw, lines[i]), file=table.source, patient_id=pids[i], field=name)
             else:
                 report.error(f"unknown category {raw!r} (allowed: {allowed})", file=table.source,
                              patient_id=pids[i], field=name)
@@ -232,7 +233,7 @@ def _check_category(name, cells, pids, lines, table, mapping, report) -> list:
     return levels
 
 
-def _check_event(name, cells, pids, lines, table, mapping, report) -> np.ndarray:
+def _check_event(name, cells, pids, lines, table, mapping, report, gaps: bool = False) -> np.ndarray:
     codes = {} if mapping is None else {k.lower(): int(v) for k, v in mapping.categories.get(name, {}).items()}
     out = np.full(len(cells), np.nan)
     used = {}
@@ -244,7 +245,8 @@ def _check_event(name, cells, pids, lines, table, mapping, report) -> np.ndarray
             if text not in ("0", "1"):
                 used.setdefault(raw, ev)
         elif text in MISSING_TOKENS:
-            report.error(_missing_text(raw, lines[i]), file=table.source, patient_id=pids[i], field=name)
+            if not gaps:
+                report.error(_missing_text(raw, lines[i]), file=table.source, patient_id=pids[i], field=name)
         else:
             shown = _fmt(float(text)) if _NUMBER.match(text) else repr(raw)
             report.error(f"event not 0/1: {shown}", file=table.source, patient_id=pids[i], field=name)
@@ -277,7 +279,8 @@ def _check_ids(cells, lines, source, report) -> list[str | None]:
     return pids
 
 
-def check_clinical(table: Table, report: ValidationReport, mapping: ColumnMapping | None = None):
+def check_clinical(table: Table, report: ValidationReport, mapping: ColumnMapping | None = None,
+                   required: tuple[str, ...] | None = None):
     """Check every cell of a clinical table; return the typed table and the endpoints present.
 
     Parameters
@@ -288,6 +291,10 @@ def check_clinical(table: Table, report: ValidationReport, mapping: ColumnMappin
         Receives every error and note.
     mapping : ColumnMapping, optional
         Renames, units and codes (:mod:`npc_lib.cohort.mapping`).
+    required : tuple of str, optional
+        Columns that must be present and complete (default :data:`REQUIRED_COLUMNS`).
+        Other contract columns may be absent or have missing cells (NaN), e.g.
+        a cohort to predict: outcomes and the clinical values a model does not use.
 
     Returns
     -------
@@ -306,11 +313,14 @@ def check_clinical(table: Table, report: ValidationReport, mapping: ColumnMappin
     n_errors = len(report.errors)
     frame = _match_columns(table.frame, mapping, table.source, report)
     src, lines = table.source, table.lines
-    for col in REQUIRED_COLUMNS:
+    need = REQUIRED_COLUMNS if required is None else ("patient_id", *required)
+    lenient = set() if required is None else set(schema.CLINICAL_COLUMNS) - set(need)
+    for col in dict.fromkeys(need):
         if col not in frame.columns:
             report.error("required column missing", file=src, field=col)
-    endpoints = ["dfs"]
-    for e in OPTIONAL_ENDPOINTS:
+    dfs_needed = schema.time_col("dfs") in need
+    endpoints = ["dfs"] if dfs_needed else []
+    for e in OPTIONAL_ENDPOINTS if dfs_needed else ("dfs", *OPTIONAL_ENDPOINTS):
         t, ev = schema.time_col(e), schema.event_col(e)
         have = [c for c in (t, ev) if c in frame.columns]
         if len(have) == 2:
@@ -325,15 +335,16 @@ def check_clinical(table: Table, report: ValidationReport, mapping: ColumnMappin
         else [None] * len(frame)
     values = pd.DataFrame({"patient_id": pids}, dtype=object)
     for name in frame.columns:
-        cells = frame[name]
+        cells, gaps = frame[name], name in lenient
         if name in schema.CONTINUOUS or (name.endswith("_time") and name[:-5] in endpoints):
-            values[name] = _check_numeric(name, cells, pids, lines, table, mapping, report)
+            values[name] = _check_numeric(name, cells, pids, lines, table, mapping, report, gaps)
         elif name in schema.CATEGORIES:
-            values[name] = _check_category(name, cells, pids, lines, table, mapping, report)
+            values[name] = _check_category(name, cells, pids, lines, table, mapping, report, gaps)
         elif name.endswith("_event") and name[:-6] in endpoints:
-            values[name] = _check_event(name, cells, pids, lines, table, mapping, report)
+            values[name] = _check_event(name, cells, pids, lines, table, mapping, report, gaps)
         elif name == "scanner":
-            for i in np.flatnonzero(cells.str.strip().str.lower().isin(MISSING_TOKENS).to_numpy()):
+            missing = cells.str.strip().str.lower().isin(MISSING_TOKENS).to_numpy()
+            for i in np.flatnonzero(missing & (not gaps)):
                 report.error(_missing_text(cells.iloc[i], lines[i]), file=src, patient_id=pids[i], field=name)
             values[name] = cells.to_numpy()
         elif name != "patient_id":
@@ -343,14 +354,18 @@ def check_clinical(table: Table, report: ValidationReport, mapping: ColumnMappin
         return None, values, endpoints
     out = values.copy()
     out["patient_id"] = out["patient_id"].astype(str)
-    out["scanner"] = out["scanner"].astype(str)
+    if "scanner" in out.columns:
+        out["scanner"] = out["scanner"].astype(str)
     for name, levels in schema.CATEGORIES.items():
-        out[name] = pd.Categorical(out[name], categories=list(levels))
+        if name in out.columns:
+            out[name] = pd.Categorical(out[name], categories=list(levels))
     for name in schema.CONTINUOUS:
-        out[name] = out[name].astype(np.float64)
+        if name in out.columns:
+            out[name] = out[name].astype(np.float64)
     for e in endpoints:
         out[schema.time_col(e)] = out[schema.time_col(e)].astype(np.float64)
-        out[schema.event_col(e)] = out[schema.event_col(e)].astype(np.int64)
+        event = out[schema.event_col(e)].astype(np.float64)  # NaN only where a cell may be missing (required)
+        out[schema.event_col(e)] = event if event.isna().any() else event.astype(np.int64)
     order = [c for c in schema.CLINICAL_COLUMNS if c in out.columns]
     out = out[order + [c for c in out.columns if c not in order]]
     return out.reset_index(drop=True), values, endpoints

@@ -237,8 +237,8 @@ def validate_clinical(df: pd.DataFrame, source: str = schema.CLINICAL_FILE, *,
     return clinical
 
 
-def _check_table(table: Table, mapping: ColumnMapping | None, report: ValidationReport):
-    clinical, values, endpoints = check_clinical(table, report, mapping)
+def _check_table(table: Table, mapping: ColumnMapping | None, report: ValidationReport, required=None):
+    clinical, values, endpoints = check_clinical(table, report, mapping, required)
     check_endpoint_agreement(values, endpoints, report, table.source)
     if clinical is not None and clinical.empty:
         report.error("no patients (the table has no rows)", file=table.source)
@@ -314,7 +314,7 @@ def _check_images(root: Path, index: ImageIndex, pids: list[str], rows_known: bo
 # --------------------------------------------------------------------------- entry points
 
 
-def _validate(root, sequences, check_images, mapping, roi_label, progress):
+def _validate(root, sequences, check_images, mapping, roi_label, progress, required=None):
     mode = _check_mode(check_images)
     seqs = _check_sequences(sequences)
     roi_label = _check_roi_label(roi_label)
@@ -328,7 +328,7 @@ def _validate(root, sequences, check_images, mapping, roi_label, progress):
     path = find_table(root, report)
     table = read_table(path, report, source=path.name) if path is not None else None
     if table is not None:
-        clinical, values, endpoints = _check_table(table, mapping, report)
+        clinical, values, endpoints = _check_table(table, mapping, report, required)
         report.n_patients = len(values)
         report.endpoints = endpoints
         pids = [p for p in values["patient_id"] if p is not None] if "patient_id" in values.columns else []
@@ -393,8 +393,13 @@ def validate_cohort(root: str | os.PathLike, *, mapping=None, roi_label: int | N
 
 def load_cohort(root: str | os.PathLike, *, sequences: Iterable[str] | None = None,
                 check_images: str = "full", progress: bool = False, mapping=None,
-                roi_label: int | None = None) -> Cohort:
+                roi_label: int | None = None, required: Iterable[str] | None = None) -> Cohort:
     """Validate a cohort (:func:`validate_cohort`) and load it; raise listing every error.
+
+    ``required``: the clinical columns that must be present and complete
+    (default: every column of the contract but the optional endpoints; a
+    cohort to predict needs only ``patient_id`` and the model's variables,
+    see :func:`~npc_lib.cohort.checks.check_clinical`).
 
     Returns
     -------
@@ -413,7 +418,8 @@ def load_cohort(root: str | os.PathLike, *, sequences: Iterable[str] | None = No
     Reads only; never writes. ``truth.csv`` is never read.
     """
     report, clinical, index, seqs, root, roi_label = _validate(root, sequences, check_images, mapping,
-                                                               roi_label, progress)
+                                                               roi_label, progress,
+                                                               None if required is None else tuple(required))
     report.raise_if_errors()
     return Cohort(root=root, clinical=clinical, sequences=seqs, endpoints=report.endpoints,
                   roi_label=roi_label, report=report, index=index)

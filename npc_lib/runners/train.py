@@ -29,7 +29,6 @@ from __future__ import annotations
 
 __all__ = ["run_training", "run_crossval", "load_signature_model", "signature_risk", "signature_instances"]
 
-import json
 import time as _time
 from pathlib import Path
 
@@ -237,53 +236,32 @@ def run_training(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame,
 
 
 def _weights_name(sequence: str, member: int) -> str:
-    return f"model_{sequence}_member{member}.weights.h5"
+    from npc_lib.model.signature import weights_name
+
+    return weights_name(sequence, member)
 
 
 def load_signature_model(out_dir, sequence: str, member: int = 0):
     """One trained network of :func:`run_training` and its config: ``(model, TrainConfig, preprocess)``.
 
-    ``member`` picks the ensemble member (0: the first; Grad-CAM explains
-    one network). ``preprocess`` is the dict in ``preprocess_<seq>.json``
-    (the fitted standardiser in ``preprocess["instances"]["standardizer"]``,
-    each member's ``seed``, ``loc`` and ``scale`` in ``preprocess["members"]``).
+    See :func:`npc_lib.model.signature.load_signature_model` (the one loader,
+    shared with the model bundle).
     """
-    from npc_lib.model.seresnext import build_se_resnext
-    from npc_lib.model.checkpoint import quiet_numpy_copy_warning
-    from npc_lib.model.train_config import TrainConfig
+    from npc_lib.model.signature import load_signature_model as load
 
-    sequence = _check_sequence(sequence)
-    out_dir = Path(out_dir)
-    path = out_dir / f"preprocess_{sequence}.json"
-    if not path.is_file():
-        raise ValueError(f"no trained {sequence} signature in {out_dir} (missing {path.name})")
-    preprocess = json.loads(path.read_text())
-    n = len(preprocess.get("members", []))
-    if not (0 <= int(member) < n):
-        raise ValueError(f"member must lie in 0..{n - 1} (the {sequence} ensemble has {n}), got {member!r}")
-    config = TrainConfig.from_dict(preprocess["config"])
-    model = build_se_resnext(config.network, name="signature")
-    with quiet_numpy_copy_warning():
-        model.load_weights(out_dir / _weights_name(sequence, int(member)))
-    return model, config, preprocess
+    return load(out_dir, _check_sequence(sequence), member)
 
 
 def signature_risk(out_dir, sequence: str, instances) -> pd.Series:
     """The signature of :func:`run_training` for the bags in ``instances`` (a Series by ``patient_id``).
 
-    Every member scores the bags; their risks are standardised with the
-    training cohort's ``loc``/``scale`` saved by :func:`run_training` and
-    averaged, so this reproduces ``signature_<seq>.csv`` for the trained
-    cohort's patients and scores new ones on the same scale.
+    See :func:`npc_lib.model.signature.signature_risk`: reproduces
+    ``signature_<seq>.csv`` for the trained cohort's patients and scores new
+    ones on the same scale.
     """
-    from npc_lib.model.ensemble import ensemble_signature
-    from npc_lib.model.training import predict_patient_risk
+    from npc_lib.model.signature import signature_risk as risk
 
-    model, config, preprocess = load_signature_model(out_dir, sequence, 0)
-    risks = [predict_patient_risk(model, instances, config)]
-    for k in range(1, len(preprocess["members"])):
-        risks.append(predict_patient_risk(load_signature_model(out_dir, sequence, k)[0], instances, config))
-    return ensemble_signature(risks, preprocess["members"])
+    return risk(out_dir, _check_sequence(sequence), instances)
 
 
 def signature_instances(cohort, out_dir, sequence: str, patient_ids=None):
