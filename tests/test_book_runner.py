@@ -20,7 +20,7 @@ def test_chapters_have_parameters_cell_and_metrics():
     for c in chapters():
         text = (project_root() / f"{c}.md").read_text()
         assert ":tags: [parameters" in text, c
-        assert "metrics.json" in text, c
+        assert "run.write_results(" in text, f"{c}: the last cell writes the typed results"
         assert 'profile = "smoke"' in text, f"{c}: parameters default to the smoke profile"
 
 

@@ -65,31 +65,51 @@ def test_results_renamed_field_breaks_the_reader(tmp_path):
         renamed(cindex={})  # a chapter that still writes the old name fails when it builds its results
 
 
-def test_results_registry_names_every_chapter_once():
+def test_results_registry_names_every_chapter_once(monkeypatch):
     assert list(CHAPTERS)[:3] == ["00_intro", "01_cohort", "02_table1"]
     for name, cls in CHAPTERS.items():
-        assert cls is None or cls.chapter == name
+        assert cls is not None and cls.chapter == name, f"{name}: every chapter of the book has typed results"
     assert results_class("book/05_models") is rc.ModelsResults
     with pytest.raises(ValueError, match="chapter '99_x' is not in the book"):
         results_class("99_x")
-    with pytest.raises(ValueError, match="no registered type"):
-        results_class(REPLICATION)
     assert results_class(EXTERNAL_VALIDATION).__name__ == "ExternalValidationResults"  # registered on import
+    assert results_class(REPLICATION).__name__ == "ReplicationResults"
+    monkeypatch.setitem(CHAPTERS, "99_demo", None)
+    with pytest.raises(ValueError, match="no registered type"):
+        results_class("99_demo")
 
 
-def test_results_register_a_new_chapter():
+def test_results_register_a_new_chapter(monkeypatch):
     @dataclasses.dataclass(frozen=True, kw_only=True)
-    class ReplicationResults(ChapterResults):
-        chapter: ClassVar[str] = REPLICATION
+    class DemoResults(ChapterResults):
+        chapter: ClassVar[str] = "99_demo"
         c_index: float | None = None
 
-    try:
-        assert register(ReplicationResults) is ReplicationResults
-        assert as_results(REPLICATION, {"c_index": 0.7}).c_index == 0.7
-        with pytest.raises(ValueError, match="already has results"):
-            register(dataclasses.make_dataclass("Other", [], bases=(ReplicationResults,), frozen=True))
-    finally:
-        CHAPTERS[REPLICATION] = None
+    monkeypatch.setitem(CHAPTERS, "99_demo", None)
+    assert register(DemoResults) is DemoResults
+    assert as_results("99_demo", {"c_index": 0.7}).c_index == 0.7
+    with pytest.raises(ValueError, match="already has results"):
+        register(dataclasses.make_dataclass("Other", [], bases=(DemoResults,), frozen=True))
+
+
+def test_results_replication_of_a_study_summary_and_of_none():
+    import pandas as pd
+
+    from npc_lib.runners.study_results import StudySummary, replication_results
+
+    empty = replication_results(None)
+    assert empty.study_dir is None and empty.claims == [] and empty.n_ok == 0
+    claims = pd.DataFrame([{"claim_id": "fig3", "claim": "c", "chapter": ENDPOINTS, "assessed": 2, "held": 1,
+                            "share_held": 0.5, "lower": 0.09, "upper": 0.91}])
+    spread = pd.DataFrame([{"number": "hr", "label": "HR", "twins": 1, "replicates": 2, "sd_split_to_split": 0.1,
+                            "sd_twin_to_twin": float("nan"), "share_twin_to_twin": float("nan"),
+                            "twin_component_raw": float("nan"), "note": "one twin"}])
+    reps = pd.DataFrame({"status": ["ok", "failed"]})
+    study = StudySummary("/s", {}, reps, claims, pd.DataFrame(columns=["number"]), spread)
+    r = replication_results(study)
+    assert (r.n_ok, r.n_failed, r.study_dir) == (1, 1, "/s")
+    assert r.claims[0].share_held == 0.5 and r.spread[0].sd_twin_to_twin is None
+    assert json.loads(json.dumps(r.to_dict()))["claims"][0]["claim_id"] == "fig3"
 
 
 def test_results_endpoint_rows_keep_their_rates():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 __all__ = ["HEADLINES", "headline_numbers", "claim_verdicts_of", "collect_study", "write_study_tables",
            "claim_shares", "headline_distribution", "headline_values", "spread_decomposition", "StudySummary",
-           "summarize_study",
+           "summarize_study", "replication_results",
            "execute_replication_chapter", "REPLICATES_FILE", "VERDICTS_FILE", "RECORD_FILE", "STUDY_FILE"]
 
 import dataclasses
@@ -258,6 +258,25 @@ def summarize_study(study_dir: str | os.PathLike) -> StudySummary:
     reps, verdicts = collect_study(study_dir)
     return StudySummary(study_dir, settings, reps, claim_shares(verdicts), headline_distribution(reps),
                         spread_decomposition(reps))
+
+
+def replication_results(study: StudySummary | None):
+    """Chapter 11's typed results (:class:`~npc_lib.run.results.replication.ReplicationResults`) of a study summary.
+
+    ``None`` (a book built without a study) gives empty results with ``study_dir = None``.
+    """
+    from npc_lib.run.results.replication import ReplicationResults
+
+    if study is None:
+        return ReplicationResults()
+
+    def records(frame: pd.DataFrame) -> list[dict]:
+        return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+                for row in frame.to_dict(orient="records")]
+
+    return ReplicationResults.from_dict({"study_dir": str(study.study_dir), "n_ok": study.n_ok,
+                                         "n_failed": study.n_failed, "claims": records(study.claims),
+                                         "headlines": records(study.headlines), "spread": records(study.spread)})
 
 
 def execute_replication_chapter(run_dir: str | os.PathLike, study_dir: str | os.PathLike) -> Path:
