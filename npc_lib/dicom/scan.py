@@ -41,6 +41,9 @@ class Instance:
 
     ``dataset`` is kept for RTSTRUCT and registration objects (small, read
     whole); image files are read again with their pixels when chosen.
+    ``raw``: ``(byte offset, numpy dtype, rescale slope, intercept)`` of an
+    uncompressed little-endian single-frame grey image, whose pixels are then
+    read straight from the file (see :func:`read_header`); None otherwise.
     """
 
     path: Path
@@ -56,6 +59,7 @@ class Instance:
     n_frames: int
     transfer_syntax: str
     dataset: object = None
+    raw: tuple | None = None
 
 
 @dataclass
@@ -127,8 +131,13 @@ def _text(ds, name: str) -> str:
     return "" if value is None else str(value).strip()
 
 
-def read_header(path: Path):
+def read_header(path: Path, where: list | None = None):
     """The dataset of ``path`` without pixel data, or None when it is not DICOM.
+
+    ``where``, when given, receives ``(offset, next 12 bytes)``: where parsing
+    stopped (the pixel data element's start when there is one), so that the
+    pixels of an uncompressed image can later be read without parsing the
+    header again (about half the time of an import otherwise).
 
     Raises
     ------
@@ -139,14 +148,44 @@ def read_header(path: Path):
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(path, stop_before_pixels=True)
+        with open(path, "rb") as fp:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            if where is not None:
+                where[:] = [fp.tell(), fp.read(12)]
+            return ds
     except InvalidDicomError:
         return None
     except Exception as exc:  # pydicom raises many types on corrupt files
         raise ValueError(f"unreadable DICOM ({type(exc).__name__}: {exc})") from exc
 
 
-def _instance(path: Path, ds) -> Instance:
+_NATIVE_LE = ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1")
+_PIXEL_TAG = b"\xe0\x7f\x10\x00"
+
+
+def _raw_pixels(ds, syntax: str, where: list) -> tuple | None:
+    """``(offset of the pixel bytes, dtype, slope, intercept)`` when they can be read directly, else None."""
+    if not where or syntax not in _NATIVE_LE or int(ds.get("NumberOfFrames") or 1) != 1:
+        return None
+    try:
+        bits, stored = int(ds.get("BitsAllocated") or 0), int(ds.get("BitsStored") or 0)
+        rows, cols = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+        signed, samples = int(ds.get("PixelRepresentation") or 0), int(ds.get("SamplesPerPixel") or 1)
+        slope, intercept = float(ds.get("RescaleSlope") or 1.0), float(ds.get("RescaleIntercept") or 0.0)
+    except (TypeError, ValueError):
+        return None
+    offset, head = where
+    if bits not in (8, 16, 32) or stored != bits or samples != 1 or len(head) < 12 or head[:4] != _PIXEL_TAG:
+        return None
+    explicit = syntax == _NATIVE_LE[1]
+    start, length = (offset + 12, int.from_bytes(head[8:12], "little")) if explicit else \
+        (offset + 8, int.from_bytes(head[4:8], "little"))
+    if length != rows * cols * bits // 8:
+        return None
+    return start, f"<{'i' if signed else 'u'}{bits // 8}", slope, intercept
+
+
+def _instance(path: Path, ds, where: list | None = None) -> Instance:
     meta = getattr(ds, "file_meta", None)
     sop_class = _text(ds, "SOPClassUID") or (_text(meta, "MediaStorageSOPClassUID") if meta else "")
     modality = _text(ds, "Modality").upper()
@@ -164,6 +203,7 @@ def _instance(path: Path, ds) -> Instance:
         n_frames=int(ds.get("NumberOfFrames") or 1),
         transfer_syntax=_text(meta, "TransferSyntaxUID") if meta else "",
         dataset=ds if keep else None,
+        raw=None if keep else _raw_pixels(ds, _text(meta, "TransferSyntaxUID") if meta else "", where or []),
     )
 
 
@@ -207,8 +247,9 @@ _FIELDS = ("PatientID", "StudyInstanceUID", "StudyDescription", "StudyID", "Seri
 def read_file(path: Path) -> tuple:
     """One file of the walk: ``("instance", Instance, header fields)``, ``("dicomdir", dataset)``,
     ``("not dicom",)`` or ``("unreadable", message)`` (a plain tuple, so that processes can return it)."""
+    where: list = []
     try:
-        ds = read_header(path)
+        ds = read_header(path, where)
     except ValueError as exc:
         return ("unreadable", str(exc))
     if ds is None:
@@ -218,7 +259,7 @@ def read_file(path: Path) -> tuple:
         return ("dicomdir", ds)
     fields = {k: _text(ds, k) for k in _FIELDS}
     fields["demographics"] = {k: _text(ds, k) for k in _DEMOGRAPHICS}
-    return ("instance", _instance(path, ds), fields)
+    return ("instance", _instance(path, ds, where), fields)
 
 
 def _read_files(paths: list[Path], pool) -> list[tuple]:

@@ -161,6 +161,18 @@ def _read_slices(series: Series, problems: ProblemList):
         problems.add("note", f"transfer syntax {names}: decoded by pydicom", file=str(series.instances[0].path),
                      **where)
     for inst in series.instances:
+        if inst.raw is not None:  # uncompressed: the pixels straight from the file, header parsed once
+            offset, dtype, slope, intercept = inst.raw
+            try:
+                pixels = np.fromfile(inst.path, dtype=dtype, count=inst.shape[0] * inst.shape[1], offset=offset)
+                pixels = pixels.reshape(inst.shape)
+            except (OSError, ValueError) as exc:
+                problems.add("error", f"pixel data cannot be read ({type(exc).__name__}: {exc})",
+                             file=str(inst.path), **where)
+                continue
+            values = pixels.astype(np.float64) if (slope, intercept) == (1.0, 0.0) else pixels * slope + intercept
+            out.append((None if inst.position is None else np.array(inst.position), inst.sop_uid, values, inst.path))
+            continue
         try:
             ds = pydicom.dcmread(inst.path)
             pixels = ds.pixel_array if inst.n_frames > 1 else native_pixels(ds)
