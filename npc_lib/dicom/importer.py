@@ -11,15 +11,19 @@ voxel order, which only flips or permutes axes) and a starting
 ``clinical.csv`` (age, sex and scanner from the headers; every other column,
 the outcomes included, empty for the user to fill in).
 
-Series reader: pydicom, by measurement (``docs/benchmarks.md``, DICOM import):
-the folder walk must parse every header with pydicom anyway (to group files by
-patient/study/series and apply the rules), and reading a chosen slice again
-with its pixels costs about 0.8 ms with pydicom against about 1.2 ms per file
-for SimpleITK's GDCM series reader plus 0.3 ms per file for its
-``GetGDCMSeriesFileNames`` sort, which we would still have to check ourselves
-(duplicates, gaps, interleaved series: SimpleITK issues #1609, #1185, #2176).
-pydicom also gives each slice's rescale and the enhanced multi-frame
-functional groups directly.
+Series reader: pydicom, by measurement (``docs/benchmarks.md``, DICOM import,
+``benchmarks/bench_dicom_import.py``). The folder walk must parse every header
+anyway (to group files by patient, study and series and to apply the rules),
+and pydicom's parse stops where the pixel data begin: for an uncompressed
+little-endian slice the pixels are then read straight from the file at that
+offset (:attr:`~npc_lib.dicom.scan.Instance.raw`), so each file is parsed once.
+SimpleITK's GDCM series reader would parse every file a second time (its
+``ImageSeriesReader`` took longer per file than pydicom's whole read with
+``pixel_array``, and its ``GetGDCMSeriesFileNames`` sort comes on top) and
+would still leave the checks to us (duplicates, gaps, interleaved series:
+SimpleITK issues #1609, #1185, #2176); pydicom also gives each slice's
+rescale and the enhanced multi-frame functional groups directly, and decodes
+compressed transfer syntaxes (``pixel_array``) when a slice is not plain.
 
 Privacy: nothing from a header but age, sex and scanner model enters the
 cohort; patient ids are pseudonyms (:mod:`~npc_lib.dicom.privacy`); the only
