@@ -4,6 +4,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from npc_lib.run import Run, resolve_profile
@@ -244,3 +245,83 @@ def test_notebooks_model_without_covariate_every_chapter_says_what_it_skipped(ru
         assert claims[k]["verdict"] == "not assessed" and "no covariate" in claims[k]["ours"], k
     assert claims["signatures_train"]["verdict"] in {"held", "not held"}
     assert _metrics(run, "13_tripod")["subitems"] == 52
+    m10 = _metrics(run, "10_external_validation")  # the signatures still travel; no nomogram to validate or update
+    assert "no covariate" in m10["skipped"] and m10["locked"] is None and m10["updates"] == {}
+    assert set(m10["signatures"]) == {"DL_T1_sig", "DL_T2_sig", "DL_T1C_sig"}
+
+
+def test_notebooks_external_validation_chapter(smoke_run):
+    from npc_lib.run.bundle import load_bundle
+    from npc_lib.run.reproduction import reproduction_table
+    from npc_lib.run.results import read_all_results
+    from npc_lib.stats.nomogram_export import NomogramCalculator, read_nomogram_model
+
+    m = _metrics(smoke_run, "10_external_validation")
+    cfg = resolve_profile("smoke").chapter_parameters("10_external_validation")
+    assert m["skipped"] is None and m["cohort"]["twin"] and m["cohort"]["n"] == cfg["external_n_patients"]
+    assert set(m["cohort"]["scanners"]) == {"D", "E"}  # the second centre's scanners
+    for rec in (m["locked"], m["oracle"]):
+        assert rec["n"] == m["cohort"]["n"] and set(rec["oe"]) == {"36", "60"}
+    assert m["oracle"]["harrell"]["estimate"] > 0.6  # the twin's true risk model, at the second centre
+    for model in ("nomogram", "oracle"):
+        assert {"Harrell's C", "Uno's C", "td-AUC at 36", "td-AUC at 60", "ICI at 60", "E90 at 36"} <= set(
+            m["performance"][model])
+    assert m["risk_groups"]["n_high"] + m["risk_groups"]["n_low"] == m["cohort"]["n"]
+    for sig in ("DL_T1_sig", "DL_T2_sig", "DL_T1C_sig"):
+        assert set(m["signatures"][sig]) == {"development_test", "development_test_oracle", "external",
+                                             "external_refitted", "external_oracle"}
+    assert set(m["harmonisation"]) == {"locked", "refitted"}
+    assert m["harmonisation"]["locked"] == m["locked"]
+    # updates: made on one part of the external patients, judged on the other, each a model file and a bundle
+    split = m["update_split"]
+    assert split["update"] + split["evaluate"] == m["cohort"]["n"]
+    assert m["locked_on_evaluation"]["n"] == split["evaluate"]
+    made = set(m["updates"])
+    assert made | {n.split(":")[0] for n in m["update_notes"] if "not made" in n} == {"baseline", "recalibration",
+                                                                                     "refit"}
+    parent_sha = m["bundle_sha256"]
+    for kind, u in m["updates"].items():
+        assert u["evaluation"]["n"] == split["evaluate"] and u["update"]["kind"] == kind
+        assert u["update"]["n"] == split["update"]
+        doc = read_nomogram_model(smoke_run / u["model_file"])
+        assert doc["update"]["kind"] == kind and doc["parent"]["sha256"] == parent_sha
+        NomogramCalculator.from_model(doc)
+        b = load_bundle(smoke_run / u["bundle"])  # every hash checked
+        assert b.manifest["parent"]["sha256"] == parent_sha and b.nomogram["update"]["kind"] == kind
+    # `npc predict` reads a derived bundle unchanged: its predictions are the updated model file's
+    _external_predictions_agree(smoke_run, m)
+    # the validation items reach the reproduction report and the TRIPOD+AI page
+    table = reproduction_table(read_all_results(smoke_run))
+    assert (table.section == "External validation").sum() >= 4
+    tripod = _metrics(smoke_run, "13_tripod")["status"]
+    assert tripod["12f"] == tripod["24"] == "answered"
+
+
+def _external_predictions_agree(run_dir, m):
+    """The bundles' own predictions (npc_lib.run.predict) of five external patients equal the chapter's path."""
+    import warnings
+
+    from npc_lib.run import Run
+    from npc_lib.run.bundle import load_bundle
+    from npc_lib.run.external import (ExternalSettings, ensure_external_cohort, external_frame, external_signatures,
+                                      load_external_cohort)
+    from npc_lib.run.predict import OutsideDevelopmentWarning, predict
+    from npc_lib.run.updating import model_predictions
+
+    settings = ExternalSettings.from_parameters(Run.open(run_dir).config.chapter_parameters("10_external_validation"))
+    folder, _ = ensure_external_cohort(settings)
+    kind = next(iter(m["updates"]))
+    bundle = load_bundle(run_dir / m["updates"][kind]["bundle"])
+    cohort = load_external_cohort(settings, folder, sequences=bundle.sequences)
+    ids = list(cohort.patient_ids)[:5]
+    ours = external_signatures(bundle.signature_dir, cohort, bundle.sequences, patient_ids=ids).locked
+    with warnings.catch_warnings():  # the second centre's images lie outside the development ranges: the point
+        warnings.simplefilter("ignore", OutsideDevelopmentWarning)
+        theirs = predict(bundle, cohort, patient_ids=ids)
+    for s in bundle.signatures:
+        np.testing.assert_allclose(theirs[s], ours[s], rtol=1e-5, atol=1e-6)
+    frame = external_frame(cohort, None).set_index("patient_id").loc[ids].reset_index().assign(
+        **{s: ours[s].to_numpy() for s in bundle.signatures})
+    mine = model_predictions(bundle.nomogram, frame, [36, 60])
+    np.testing.assert_allclose(theirs["dfs_60"], mine["surv_60"], rtol=1e-6)
+    np.testing.assert_allclose(theirs["total_points"], mine["total_points"], rtol=1e-6, atol=1e-6)

@@ -39,9 +39,9 @@ class DocumentModel:
     """
 
     def __init__(self, doc: Mapping):
-        from npc_lib.run.updating import _check_doc
+        from npc_lib.run.updating import check_model_document
 
-        self.doc = _check_doc(doc)
+        self.doc = check_model_document(doc)
         self.covariates = list(self.doc["covariates"])
 
     def linear_predictor(self, frame: pd.DataFrame) -> np.ndarray:
@@ -106,8 +106,8 @@ def external_performance(frame: pd.DataFrame, model: DocumentModel, times: Seque
     horizon, Brier, IPA, integrated Brier, ICI/E50/E90 at each horizon
     (:func:`npc_lib.stats.prediction_performance`, percentile bootstrap over
     patients), and the time-dependent AUC at each horizon (timeROC's
-    cumulative/dynamic AUC with its iid standard-error interval,
-    :func:`npc_lib.stats.time_dependent_auc` ``method="marginal"``).
+    cumulative/dynamic AUC with its iid standard-error interval, clipped to
+    [0, 1], :func:`npc_lib.stats.time_dependent_auc` ``method="marginal"``).
 
     Returns
     -------
@@ -145,8 +145,8 @@ def external_performance(frame: pd.DataFrame, model: DocumentModel, times: Seque
         if auc is None:
             notes.append(f"{name}, td-AUC: {'; '.join(why)}")
         else:
-            rows += [{"model": name, "measure": f"td-AUC at {r.time:g}", "estimate": r.auc, "lower": r.lower,
-                      "upper": r.upper} for r in auc.itertuples()]
+            rows += [{"model": name, "measure": f"td-AUC at {r.time:g}", "estimate": r.auc,
+                      "lower": max(r.lower, 0.0), "upper": min(r.upper, 1.0)} for r in auc.itertuples()]
         p, why = attempt(prediction_performance, time, event, risk, surv, times, grid_surv=grid_surv, grid=grid,
                          n_boot=n_boot, seed=seed)
         if p is None:

@@ -39,7 +39,8 @@ select an appropriate method for updating prediction models. Stat Med
 from __future__ import annotations
 
 __all__ = ["UPDATES", "model_xbeta", "step_cumhazard", "model_predictions", "baseline_update", "recalibration",
-           "refit", "updating_split", "transport_measures", "update_and_evaluate", "equivalent_cutoff"]
+           "refit", "updating_split", "transport_measures", "update_and_evaluate", "equivalent_cutoff",
+           "check_model_document"]
 
 from typing import Any, Mapping, Sequence
 
@@ -52,12 +53,14 @@ from npc_lib.stats._validation import check_columns
 UPDATES = ("baseline", "recalibration", "refit")
 
 
-def _check_doc(doc) -> dict:
-    from npc_lib.stats.nomogram_export import _check_model
+def check_model_document(doc) -> dict:
+    """``doc`` checked as a nomogram model document (errors name the field); returned as a dict."""
+    from npc_lib.stats.nomogram_export import NomogramCalculator
 
     if not isinstance(doc, Mapping):
         raise ValueError(f"doc: expected a nomogram model document (mapping), got {type(doc).__name__}")
-    return _check_model(doc)
+    NomogramCalculator.from_model(doc)  # the calculator's own check of every field
+    return dict(doc)
 
 
 def _check_frame(frame, covariates: Sequence[str], name: str = "frame") -> pd.DataFrame:
@@ -125,7 +128,7 @@ def model_predictions(doc: Mapping, frame: pd.DataFrame, times: Sequence[float])
         ``frame`` has ``time``. Equal to :class:`~npc_lib.stats.nomogram_export.NomogramCalculator`
         patient by patient.
     """
-    doc = _check_doc(doc)
+    doc = check_model_document(doc)
     check_columns(frame, ["patient_id"], "frame")
     xb = model_xbeta(doc, frame)
     lp = xb - float(doc["center"])
@@ -187,7 +190,7 @@ def baseline_update(doc: Mapping, frame: pd.DataFrame, *, parent: Mapping | None
     """
     from npc_lib.stats.nomogram_export import updated_nomogram_model
 
-    doc = _check_doc(doc)
+    doc = check_model_document(doc)
     time, event = _survival(frame)
     jumps, cumhaz = _jump_step(time, event, model_xbeta(doc, frame), 1.0)
     return updated_nomogram_model(doc, kind="baseline", baseline_times=jumps.tolist(), baseline_cumhaz=cumhaz.tolist(),
@@ -210,7 +213,7 @@ def recalibration(doc: Mapping, frame: pd.DataFrame, *, parent: Mapping | None =
     from npc_lib.stats import calibration_slope
     from npc_lib.stats.nomogram_export import updated_nomogram_model
 
-    doc = _check_doc(doc)
+    doc = check_model_document(doc)
     time, event = _survival(frame)
     xb = model_xbeta(doc, frame)
     s = calibration_slope(time, event, xb)
@@ -236,7 +239,7 @@ def refit(doc: Mapping, frame: pd.DataFrame, *, parent: Mapping | None = None, t
     from npc_lib.stats.nomogram import Nomogram
     from npc_lib.stats.nomogram_export import nomogram_model
 
-    doc = _check_doc(doc)
+    doc = check_model_document(doc)
     time, event = _survival(frame)
     if event.sum() == 0:
         raise ValueError("frame: no event among the updating patients: no Cox model can be refitted")
@@ -383,12 +386,15 @@ def update_and_evaluate(doc: Mapping, frame: pd.DataFrame, split: pd.DataFrame, 
     models : dict
         ``{"baseline" | "recalibration" | "refit": model document}``, each
         made from the updating patients alone (an update that fails is left
-        out and explained in ``notes``).
+        out and explained in ``notes``, as are the warnings of one that was
+        made, e.g. a Cox refit that did not converge on few events).
     measures : dict
         ``{"locked" | kind: transport_measures(...)}`` on the evaluation
         patients alone (never those an update used).
     notes : list of str
     """
+    from npc_lib.stats.capture import attempt
+
     check_columns(split, ["patient_id", "part"], "split")
     ids = frame["patient_id"].astype(str)
     part = ids.map(split.assign(patient_id=split["patient_id"].astype(str)).set_index("patient_id")["part"])
@@ -400,12 +406,14 @@ def update_and_evaluate(doc: Mapping, frame: pd.DataFrame, split: pd.DataFrame, 
     makers = {"baseline": baseline_update, "recalibration": recalibration, "refit": refit}
     models, notes = {}, []
     for kind in UPDATES:
-        try:
-            models[kind] = makers[kind](doc, upd, parent=parent, **details)
-        except ValueError as exc:
-            notes.append(f"{kind}: not made ({exc})")
+        made, why = attempt(makers[kind], doc, upd, parent=parent, **details)  # warnings become notes
+        if made is None:
+            notes.append(f"{kind}: not made ({'; '.join(why)})")
+            continue
+        models[kind] = made
+        notes += [f"{kind}: {w}" for w in why]
     measures = {name: transport_measures(ev, model_predictions(m, ev, times), times)
-                for name, m in {"locked": _check_doc(doc), **models}.items()}
+                for name, m in {"locked": check_model_document(doc), **models}.items()}
     return models, measures, notes
 
 
