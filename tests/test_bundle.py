@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from real_mr_cohort import flip_axes, write_volume
+from npc_lib.cli import main
 from npc_lib.run import Run
 from npc_lib.run.bundle import BUNDLE_FORMAT, BundleError, derive_bundle, export_bundle, load_bundle, predict
 from npc_lib.run.predict import OutsideDevelopmentWarning, PREDICTION_COLUMNS, predict_patient
@@ -35,7 +36,9 @@ def bundle_dir(smoke_run, tmp_path_factory) -> Path:
     run_copy = base / "run"
     shutil.copytree(smoke_run, run_copy, ignore=shutil.ignore_patterns("checkpoints_*", "notebooks", "*.html",
                                                                        "model"))
-    made = export_bundle(run_copy, base / "made" / "model")
+    made = base / "made" / "model"
+    assert main(["-q", "export", "--run", str(run_copy), "--out", str(made), "--archive"]) == 0  # npc export
+    assert (base / "made" / "model.zip").is_file()
     moved = base / "elsewhere" / "model"
     shutil.copytree(made, moved)
     shutil.rmtree(run_copy)
@@ -216,7 +219,7 @@ def test_derive_bundle_names_parent_and_update(bundle_dir, run, tmp_path):
     a = predict(parent, run.cohort_dir(), patient_ids=ids)
     b = predict(child, run.cohort_dir(), patient_ids=ids)
     assert np.allclose(a["total_points"], b["total_points"]) and (a["risk_group"] == b["risk_group"]).all()
-    assert np.allclose(b["dfs_60"], a["dfs_60"] ** 2, rtol=1e-9, atol=1e-300)
+    assert np.allclose(np.log(b["dfs_60"]), 2 * np.log(a["dfs_60"]), rtol=1e-4, atol=0)  # H0 doubled
     with pytest.raises(ValueError, match="fields 'parent' and 'update'"):
         derive_bundle(parent, parent.nomogram, tmp_path / "bad", note="x")
 
@@ -329,12 +332,7 @@ def test_predict_with_torch_backend_matches_tensorflow(bundle_dir, run, predicti
 # ----------------------------------------------------------------------------- command line
 
 
-def test_cli_export_and_predict(bundle_dir, run, predictions, tmp_path, capsys):
-    from npc_lib.cli import main
-
-    assert main(["-q", "export", "--run", str(run.dir), "--out", str(tmp_path / "m"), "--archive"]) == 0
-    assert "model bundle written to" in capsys.readouterr().out
-    assert (tmp_path / "m.zip").is_file() and load_bundle(tmp_path / "m").sequences
+def test_cli_predict_cohort_and_patient(bundle_dir, run, predictions, tmp_path, capsys):
     ids = run.patient_ids("test")[:2]
     root = _sub_cohort(Path(run.cohort_dir()), ids, tmp_path / "c")
     out = tmp_path / "p.csv"
@@ -353,3 +351,22 @@ def test_cli_export_and_predict(bundle_dir, run, predictions, tmp_path, capsys):
     assert "total points" in text and "risk group" in text and "(from the images)" in text
     assert main(["predict", "--model", str(bundle_dir), "--patient", str(root / "images" / pid)]) == 2
     assert "missing variable(s)" in capsys.readouterr().err
+
+
+def test_run_writes_its_bundle_at_the_end_of_chapter_06(run):
+    bundle = load_bundle(run.dir / "model")
+    assert bundle.signatures == run.signature_columns()
+    assert bundle.locked["cutoff_points"] == run.metrics("06_nomogram")["cutoff"]["points"]
+
+
+def test_run_without_nomogram_exports_its_signatures_only(smoke_run, run, tmp_path):
+    run_copy = tmp_path / "run"
+    shutil.copytree(smoke_run, run_copy, ignore=shutil.ignore_patterns("checkpoints_*", "notebooks", "*.html",
+                                                                       "model"))
+    (run_copy / "06_nomogram" / "nomogram.json").unlink()  # as chapter 06 leaves it for a model without covariate
+    bundle = load_bundle(export_bundle(run_copy, tmp_path / "model"))
+    assert bundle.nomogram is None and not (tmp_path / "model" / "nomogram").exists()
+    assert "signatures only" in bundle.manifest["nomogram"]["note"] and "No nomogram" in bundle.model_card
+    got = predict(bundle, run.cohort_dir(), patient_ids=run.patient_ids("test")[:2])
+    assert got[list(bundle.signatures)].notna().all().all()
+    assert got["dfs_60"].isna().all() and (got["risk_group"] == "").all()

@@ -120,3 +120,17 @@ def test_risk_cutoff_rejects_bad_input(kwargs, match):
         RiskCutoff.fit(**args)
     with pytest.raises(ValueError, match="risk contains NaN"):
         RiskCutoff(cutoff=0.0, method="median", min_group=0.2, statistic=1.0).predict([np.nan])
+
+
+@pytest.mark.parametrize("method", ["maxstat", "median"])
+def test_risk_cutoff_midpoint_keeps_the_training_split(method):
+    rng = np.random.default_rng(3)
+    risk = rng.normal(size=101)
+    time = rng.exponential(np.exp(-risk))
+    event = (rng.uniform(size=101) < 0.7).astype(int)
+    at = RiskCutoff.fit(time, event, risk, method=method)
+    mid = RiskCutoff.fit(time, event, risk, method=method, midpoint=True)
+    assert (at.predict(risk) == mid.predict(risk)).all() and mid.statistic == at.statistic
+    assert not np.isin(mid.cutoff, risk)
+    below, above = risk[risk <= at.cutoff].max(), risk[risk > at.cutoff].min()
+    assert mid.cutoff == pytest.approx((below + above) / 2)

@@ -141,6 +141,11 @@ class Bundle:
         """The model card (Markdown)."""
         return (self.path / _CARD).read_text(encoding="utf-8")
 
+    def model_card_section(self, level: int = 3) -> str:
+        """The model card with its title at heading ``level`` (to show it inside a page)."""
+        shift = "#" * (int(level) - 1)
+        return "\n".join(shift + line if line.startswith("#") else line for line in self.model_card.splitlines())
+
     @property
     def sha256(self) -> str:
         """SHA-256 of ``manifest.json`` (which hashes every other file): the bundle's identity."""

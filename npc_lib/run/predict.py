@@ -22,8 +22,9 @@ nomogram's axes are listed per patient (``outside_axes``).
 from __future__ import annotations
 
 __all__ = ["PREDICTION_COLUMNS", "OutsideDevelopmentWarning", "predict", "bundle_signatures", "predict_patient",
-           "refit_standardizers", "outside_development", "survival_column"]
+           "refit_standardizers", "outside_development", "survival_column", "compare_with_run"]
 
+import functools
 import tempfile
 import warnings
 from pathlib import Path
@@ -145,6 +146,20 @@ def _warn_outside(bundle: Bundle, seq: str, ids: list[str], spacing: np.ndarray,
                           OutsideDevelopmentWarning, stacklevel=3)
 
 
+@functools.lru_cache(maxsize=6)
+def _cached_signature(folder: str, seq: str, digests: tuple):
+    from npc_lib.model.signature import load_signature
+
+    return load_signature(folder, seq)
+
+
+def _signature(bundle: Bundle, seq: str):
+    """The loaded networks of ``seq``, reused while the bundle's files (by their verified SHA-256) are the same."""
+    digests = tuple(sorted((k, v) for k, v in bundle.manifest["files"].items()
+                           if k == f"signatures/preprocess_{seq}.json" or k.startswith(f"signatures/model_{seq}_member")))
+    return _cached_signature(str(bundle.signature_dir), seq, digests)
+
+
 def _spacing(cohort, pid: str, seq: str) -> list[float]:
     """Voxel spacing (mm) in RAS order, from the header only."""
     from npc_lib.cohort.volume import load_nifti
@@ -222,7 +237,6 @@ def bundle_signatures(bundle, cohort, *, patient_ids: Sequence[str] | None = Non
         Per sequence and quantity, naming the patients outside the development ranges.
     """
     from npc_lib.imaging.standardize import HistogramStandardizer
-    from npc_lib.model.signature import load_signature
 
     bundle = _bundle(bundle)
     cohort = _cohort(cohort, bundle, mapping, roi_label)
@@ -232,7 +246,7 @@ def bundle_signatures(bundle, cohort, *, patient_ids: Sequence[str] | None = Non
         raise ValueError(f"standardizers: sequence(s) {unknown} not in the bundle ({', '.join(bundle.sequences)})")
     out = pd.DataFrame({"patient_id": ids})
     for seq in bundle.sequences:
-        model = load_signature(bundle.signature_dir, seq)
+        model = _signature(bundle, seq)
         std = (standardizers or {}).get(seq) or HistogramStandardizer.from_dict(
             model.preprocess["instances"]["standardizer"])
         raw = _raw(bundle, cohort, seq, ids, model.preprocess, progress)
@@ -366,3 +380,32 @@ def predict_patient(bundle, patient_dir, values: Mapping[str, object], *, times:
     result.update(signatures=sigs,
                   risk_group="high" if result["total_points"] > float(bundle.locked["cutoff_points"]) else "low")
     return result
+
+
+def compare_with_run(bundle, run, patient_ids: Sequence[str], *, times: Sequence[float] = (36.0, 60.0)) -> pd.DataFrame:
+    """The bundle's predictions beside the run's own numbers, for some of the run's patients (no identifier).
+
+    The run's numbers: chapter 04's signatures, chapter 06's total points and
+    risk groups, and DFS from chapter 05's Model_clinic+dl refitted on the
+    training patients. Rows are numbered ``patient`` 1, 2, ... in the order of
+    ``patient_ids``; each quantity has a ``<name> (run)`` and a ``<name> (bundle)`` column.
+    """
+    bundle = _bundle(bundle)
+    ids = [str(p) for p in patient_ids]
+    mine = predict(bundle, run.cohort(sequences=bundle.sequences), times=times, patient_ids=ids).set_index("patient_id")
+    theirs = run.signatures().set_index("patient_id").loc[ids, list(bundle.signatures)]
+    if bundle.nomogram is not None:
+        frame = run.model_frame("dfs")
+        fit = run.fitted_models(frame[frame["cohort"] == "train"])["Model_clinic+dl"]
+        rows = frame.set_index("patient_id").loc[ids].reset_index()
+        surv = fit.predict_survival(rows, list(times))
+        groups = run.risk_groups().set_index("patient_id").loc[ids]
+        theirs["total_points"] = groups["points"]
+        for j, t in enumerate(times):
+            theirs[survival_column(t)] = surv[:, j]
+        theirs["risk_group"] = np.where(groups["high_risk"] == 1, "high", "low")
+    out = pd.DataFrame({"patient": range(1, len(ids) + 1)})
+    for c in theirs.columns:
+        out[f"{c} (run)"] = theirs[c].to_numpy()
+        out[f"{c} (bundle)"] = mine.loc[ids, c].to_numpy()
+    return out

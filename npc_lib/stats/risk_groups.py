@@ -91,6 +91,12 @@ def logrank_statistics(time, event, risk, cutoffs) -> np.ndarray:
     return out
 
 
+def _between(risk: np.ndarray, c: float) -> float:
+    """Midway between the largest value ``<= c`` and the smallest ``> c`` (``c`` when none is above)."""
+    above = risk[risk > c]
+    return float((risk[risk <= c].max() + above.min()) / 2) if above.size and (risk <= c).any() else c
+
+
 @dataclass
 class RiskCutoff:
     """A risk threshold fitted on training data; ``predict`` gives 1 = high risk (``risk > cutoff``).
@@ -114,7 +120,8 @@ class RiskCutoff:
     candidates: pd.DataFrame | None = None
 
     @classmethod
-    def fit(cls, time, event, risk, method: str = "maxstat", min_group: float = 0.2) -> "RiskCutoff":
+    def fit(cls, time, event, risk, method: str = "maxstat", min_group: float = 0.2,
+            midpoint: bool = False) -> "RiskCutoff":
         """Choose the cut-off on (training) data; see the module docstring for the rules.
 
         Parameters
@@ -125,6 +132,11 @@ class RiskCutoff:
         method : {"maxstat", "median"}
         min_group : float in [0, 0.5)
             Minimum share of patients in each group (``"maxstat"``).
+        midpoint : bool
+            Place the cut-off midway between the two training values it
+            separates (the training split is the same): a score that equals a
+            training patient's up to rounding (e.g. recomputed from a model
+            bundle) then falls on the same side as that patient's.
 
         Examples
         --------
@@ -146,7 +158,8 @@ class RiskCutoff:
         if method == "median":
             c = float(np.median(risk))
             stat = logrank_statistics(time, event, risk, [c])[0]
-            return cls(cutoff=c, method=method, min_group=float(min_group), statistic=float(stat))
+            return cls(cutoff=_between(risk, c) if midpoint else c, method=method, min_group=float(min_group),
+                       statistic=float(stat))
         u = np.unique(risk)[:-1]
         if u.size == 0:
             raise ValueError("risk is constant: no cut-off possible")
@@ -160,7 +173,8 @@ class RiskCutoff:
             raise ValueError("log-rank statistic undefined for every candidate cut-off")
         best = int(np.nanargmax(chi2))
         cands = pd.DataFrame({"cutoff": u, "share_high": share_high, "chi2": chi2})
-        return cls(cutoff=float(u[best]), method=method, min_group=float(min_group),
+        return cls(cutoff=_between(risk, float(u[best])) if midpoint else float(u[best]), method=method,
+                   min_group=float(min_group),
                    statistic=float(chi2[best]), candidates=cands[ok].reset_index(drop=True))
 
     def predict(self, risk) -> np.ndarray:
