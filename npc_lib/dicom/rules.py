@@ -13,6 +13,8 @@ A rules file is YAML::
     patient_ids:
       key_file: keys.csv        # CSV: dicom_patient_id,patient_id (your pseudonyms)
       secret_file: npc.secret   # else HMAC-SHA256 keyed hashes with this secret
+                                #   (default <cohort>.secret beside the cohort; a new
+                                #   secret is written there by the first import)
       prefix: P                 # prefix of the keyed-hash ids
 
 ``roi`` is a list (one ROI, rasterised on every sequence's grid) or a mapping
