@@ -105,3 +105,28 @@ def test_locked_risk_groups_use_the_points_cutoff(doc, ext):
     assert s["n_high"] + s["n_low"] == len(frame) and s["hr"] > 1
     with pytest.raises(ValueError, match="cutoff_points must be finite"):
         locked_risk_groups(frame, m, float("nan"))
+
+
+def test_transport_column_formats_and_names_missing(doc, ext):
+    from npc_lib.run.external_eval import transport_column
+    from npc_lib.run.updating import transport_measures
+
+    frame, _ = ext
+    m = transport_measures(frame, model_predictions(doc, frame, [36, 60]), [36, 60])
+    col = transport_column(m, "locked")
+    assert col.name == "locked" and list(col.index) == ["Harrell's C", "calibration slope", "O/E at 36 months",
+                                                         "O/E at 60 months", "calibration-in-the-large (Poisson)"]
+    assert col["Harrell's C"].startswith(f"{m['harrell']['c_index']:.3f} (")
+    assert transport_column({**m, "slope": None, "poisson": None}, "x")["calibration slope"] == "NA"
+
+
+def test_cohort_summary_aggregates_only(ext):
+    from npc_lib.run.external_eval import cohort_summary
+
+    frame, _ = ext
+    clinical = pd.DataFrame({"age": 50.0, "ebv_dna": [5000.0] * 100 + [10.0] * 300, "ldh": 190.0,
+                             "scanner": ["D"] * 250 + ["E"] * 150})
+    s = cohort_summary(frame, clinical)
+    assert s["patients"] == 400 and s["DFS events"] == int(frame.event.sum())
+    assert s["scanners"] == "D 250, E 150" and s["EBV DNA >= 4000 copies/mL"] == "25%"
+    assert not any("E0" in str(v) for v in s.values())  # no patient identifier

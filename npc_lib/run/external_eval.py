@@ -18,7 +18,7 @@ none (``truth=None``).
 from __future__ import annotations
 
 __all__ = ["DocumentModel", "external_performance", "oracle_predictions", "signature_transport",
-           "locked_risk_groups", "MEASURE_ORDER"]
+           "locked_risk_groups", "MEASURE_ORDER", "transport_column", "cohort_summary", "write_updates"]
 
 from typing import Mapping, Sequence
 
@@ -223,3 +223,94 @@ def locked_risk_groups(frame: pd.DataFrame, model: DocumentModel, cutoff_points:
         raise ValueError(f"cutoff_points must be finite, got {cutoff_points!r}")
     group = (model.total_points(frame) > cut).astype(int)
     return group, compare_risk_groups(frame["time"], frame["event"], group, at=at)
+
+
+def transport_column(measures: Mapping, label: str) -> pd.Series:
+    """One column of a chapter table: :func:`~npc_lib.run.updating.transport_measures` formatted with 95% CIs.
+
+    Rows: Harrell's C, calibration slope, O/E at each horizon, Poisson
+    calibration-in-the-large (Wald interval); ``"NA"`` where not estimable.
+    """
+    from scipy.stats import norm
+
+    from npc_lib.report import format_ci
+
+    z = float(norm.ppf(0.975))
+    h, s, p = measures.get("harrell"), measures.get("slope"), measures.get("poisson")
+    rows = {"Harrell's C": "NA" if not h else format_ci(h["c_index"], h["lower"], h["upper"]),
+            "calibration slope": "NA" if not s else format_ci(s["slope"], s["lower"], s["upper"])}
+    for t, o in (measures.get("oe") or {}).items():
+        rows[f"O/E at {t} months"] = "NA" if not o else format_ci(o["ratio"], o["lower"], o["upper"])
+    ok = p and p.get("citl") is not None and p.get("citl_se") is not None
+    rows["calibration-in-the-large (Poisson)"] = "NA" if not ok else format_ci(
+        p["citl"], p["citl"] - z * p["citl_se"], p["citl"] + z * p["citl_se"])
+    return pd.Series(rows, name=label)
+
+
+def cohort_summary(frame: pd.DataFrame, clinical: pd.DataFrame, *, beyond: float = 60.0) -> dict:
+    """Who the patients are, in aggregates only: patients, events, follow-up, case mix, scanners.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A model frame (``time``, ``event``).
+    clinical : DataFrame
+        The validated clinical table of the same patients (``age``, ``ebv_dna``, ``ldh``, ``scanner``).
+    beyond : float
+        Months: the share of patients followed beyond it.
+    """
+    from npc_lib.stats.followup import median_follow_up
+
+    fu = median_follow_up(frame["time"].to_numpy(float), frame["event"].to_numpy(int))
+    scanners = (", ".join(f"{k} {v}" for k, v in clinical["scanner"].astype(str).value_counts().sort_index().items())
+                if "scanner" in clinical.columns else "not recorded")
+    return {"patients": len(frame), "DFS events": int(frame["event"].sum()),
+            "median follow-up (months)": round(float(fu.median), 1),
+            f"followed beyond {beyond / 12:g} years": f"{(frame['time'] > beyond).mean():.0%}",
+            "age, median": float(clinical["age"].median()),
+            "EBV DNA >= 4000 copies/mL": f"{(clinical['ebv_dna'] >= 4000).mean():.0%}",
+            "LDH, median (U/L)": float(clinical["ldh"].median()), "scanners": scanners}
+
+
+_WHAT = {"baseline": "baseline re-estimated", "recalibration": "recalibration (slope {slope:.3f}) and baseline",
+         "refit": "Cox model refitted (same covariates)"}
+
+
+def write_updates(bundle, models: Mapping[str, Mapping], measures: Mapping[str, Mapping], out, *, where: str,
+                  t: float = 60.0, relative_to=None) -> dict[str, dict]:
+    """Write each updated model as a nomogram model file and as a bundle derived from ``bundle``.
+
+    Files: ``out/models/nomogram_<kind>.json`` (the calculator, ``npc nomogram``
+    read it unchanged) and ``out/bundles/<kind>/`` (:func:`npc_lib.run.bundle.derive_bundle`,
+    naming its parent; ``npc predict`` reads it). A refit scores other points,
+    so its risk-group cut-off is the locked one's predicted risk at ``t``
+    (:func:`npc_lib.run.updating.equivalent_cutoff`).
+
+    Returns
+    -------
+    dict
+        ``{kind: {"kind", "model_file", "bundle", "update", "evaluation"}}``
+        (:class:`npc_lib.run.results.external.UpdatedModel` fields; paths relative
+        to ``relative_to``, ``evaluation`` the measures on the evaluation patients).
+    """
+    from pathlib import Path
+
+    from npc_lib.run.bundle import derive_bundle
+    from npc_lib.run.results.external import TransportRecord
+    from npc_lib.run.updating import equivalent_cutoff
+    from npc_lib.stats.nomogram_export import NomogramCalculator, write_model_document
+
+    out = Path(out)
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    base = Path(relative_to) if relative_to is not None else out
+    written = {}
+    for kind, doc in models.items():
+        path = write_model_document(doc, out / "models" / f"nomogram_{kind}.json")
+        NomogramCalculator.from_json(path)  # the calculator reads it unchanged
+        what = _WHAT[kind].format(slope=float(doc["update"].get("slope") or 1.0))
+        cut = (equivalent_cutoff(bundle.nomogram, doc, bundle.locked["cutoff_points"], t)
+               if kind == "refit" and bundle.locked else None)
+        b = derive_bundle(bundle, doc, out / "bundles" / kind, cutoff_points=cut, note=f"{what} on {where}")
+        written[kind] = {"kind": kind, "model_file": str(path.relative_to(base)), "bundle": str(Path(b).relative_to(base)),
+                         "update": dict(doc["update"]), "evaluation": TransportRecord.from_measures(measures[kind])}
+    return written
