@@ -390,6 +390,8 @@ class RawBags:
         ``target_spacing``, ``box_mm``, ``box_px``, ``centre``, ``min_area``.
     template : HistogramStandardizer
         Unfitted standardiser whose settings (percentiles, scale, ...) are fitted.
+    spacing : ndarray, shape (n_patients, 3), or None
+        Each volume's voxel size (mm) as read (RAS order).
     """
 
     boxes: list
@@ -399,6 +401,7 @@ class RawBags:
     sequence: str
     params: dict
     template: HistogramStandardizer
+    spacing: np.ndarray | None = None
 
     def _rows(self, ids, name: str) -> list[int]:
         pos = {p: i for i, p in enumerate(self.patient_ids)}
@@ -452,7 +455,7 @@ def raw_bags(cohort, sequence: str, patient_ids: Sequence[str], *, target_spacin
     def one(pid: str):
         try:
             image, roi = cohort.read_image(pid, sequence), cohort.read_roi(pid, sequence)
-            return template.image_landmarks(image), *_raw_boxes(image, roi, **kw)
+            return template.image_landmarks(image), *_raw_boxes(image, roi, **kw), image.spacing
         except ValueError as exc:
             raise ValueError(f"patient {pid}, sequence {sequence}: {exc}") from exc
 
@@ -467,6 +470,6 @@ def raw_bags(cohort, sequence: str, patient_ids: Sequence[str], *, target_spacin
               "box_mm": list(_check_pair("box_mm", box_mm)),
               "box_px": list(_check_pair("box_px", box_px, integer=True)), "centre": centre,
               "min_area": int(min_area)}
-    return RawBags(boxes=[b for _, b, _ in parts], slice_index=[z for _, _, z in parts],
-                   landmarks=np.stack([lm for lm, _, _ in parts]), patient_ids=ids, sequence=sequence,
-                   params=params, template=template)
+    return RawBags(boxes=[p[1] for p in parts], slice_index=[p[2] for p in parts],
+                   landmarks=np.stack([p[0] for p in parts]), patient_ids=ids, sequence=sequence,
+                   params=params, template=template, spacing=np.array([p[3] for p in parts], dtype=float))

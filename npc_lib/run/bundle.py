@@ -242,10 +242,10 @@ def load_bundle(path) -> Bundle:
 
     Examples
     --------
-    >>> load_bundle("no/such/folder")
+    >>> load_bundle("no/such/folder")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    npc_lib.run.bundle.BundleError: model bundle: no/such/folder: not a folder (give the bundle folder written by `npc export`)
+    npc_lib.run.bundle.BundleError: model bundle: no/such/folder: not a folder (give the bundle folder ...)
     """
     from npc_lib.stats.nomogram_export import read_nomogram_model
 
@@ -452,7 +452,9 @@ def derive_bundle(parent, nomogram_doc, out, *, note: str, cutoff_points: float 
     if missing:
         raise ValueError(f"nomogram_doc: covariate(s) {missing} are not signatures of the parent bundle "
                          f"({', '.join(parent.signatures)})")
-    points = float(parent.locked["cutoff_points"] if cutoff_points is None and parent.locked else cutoff_points)
+    if cutoff_points is None and not parent.locked:
+        raise ValueError("cutoff_points: the parent bundle has no locked cut-off (no nomogram); give one")
+    points = float(parent.locked["cutoff_points"] if cutoff_points is None else cutoff_points)
     out = Path(out)
     with atomic_dir(out) as tmp:
         shutil.copytree(parent.path / _SIG_DIR, tmp / _SIG_DIR)

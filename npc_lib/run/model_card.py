@@ -181,8 +181,8 @@ def render_model_card(manifest: Mapping, nomogram: Mapping | None, locked: Mappi
         "## Development population (TRIPOD+AI 5-6, 20)",
         "",
         _table([{"cohort": c, "patients": dev[c]["n_patients"], "DFS events": dev[c]["events"],
-                 "median follow-up (months, IQR)": f"{dev[c]['median_follow_up']:.1f} "
-                                                   f"({dev[c]['follow_up_iqr'][0]:.1f}-{dev[c]['follow_up_iqr'][1]:.1f})"}
+                 "median follow-up (months, IQR)": "{:.1f} ({:.1f}-{:.1f})".format(dev[c]["median_follow_up"],
+                                                                                 *dev[c]["follow_up_iqr"])}
                 for c in ("train", "test")], ["cohort", "patients", "DFS events", "median follow-up (months, IQR)"]),
         "",
         "Scanners seen in development: " + ", ".join(f"{k} ({v} patients)" for k, v in dev["scanners"].items()) + ".",

@@ -155,17 +155,9 @@ def _cached_signature(folder: str, seq: str, digests: tuple):
 
 def _signature(bundle: Bundle, seq: str):
     """The loaded networks of ``seq``, reused while the bundle's files (by their verified SHA-256) are the same."""
-    digests = tuple(sorted((k, v) for k, v in bundle.manifest["files"].items()
-                           if k == f"signatures/preprocess_{seq}.json" or k.startswith(f"signatures/model_{seq}_member")))
+    mine = (f"signatures/preprocess_{seq}.json", f"signatures/model_{seq}_member")
+    digests = tuple(sorted((k, v) for k, v in bundle.manifest["files"].items() if k == mine[0] or k.startswith(mine[1])))
     return _cached_signature(str(bundle.signature_dir), seq, digests)
-
-
-def _spacing(cohort, pid: str, seq: str) -> list[float]:
-    """Voxel spacing (mm) in RAS order, from the header only."""
-    from npc_lib.cohort.volume import load_nifti
-
-    affine = np.asarray(load_nifti(cohort.image_path(pid, seq), canonical=True).affine, float)
-    return np.sqrt((affine[:3, :3] ** 2).sum(axis=0)).tolist()
 
 
 def _template(desc: Mapping) -> dict:
@@ -250,8 +242,7 @@ def bundle_signatures(bundle, cohort, *, patient_ids: Sequence[str] | None = Non
         std = (standardizers or {}).get(seq) or HistogramStandardizer.from_dict(
             model.preprocess["instances"]["standardizer"])
         raw = _raw(bundle, cohort, seq, ids, model.preprocess, progress)
-        spacing = np.array([_spacing(cohort, pid, seq) for pid in ids], float)
-        _warn_outside(bundle, seq, ids, spacing, raw.landmarks)
+        _warn_outside(bundle, seq, ids, raw.spacing, raw.landmarks)
         risk = model.risk(raw.instances(ids, std))
         out[f"DL_{seq}_sig"] = risk.loc[ids].to_numpy(float)
     return out
@@ -359,13 +350,17 @@ def predict_patient(bundle, patient_dir, values: Mapping[str, object], *, times:
     folder = Path(patient_dir).resolve()
     if not folder.is_dir():
         raise ValueError(f"patient folder {patient_dir} not found")
+    given_sigs = sorted(set(values) & set(bundle.signatures))
+    if given_sigs:
+        raise ValueError(f"values: {given_sigs} are computed from the patient's images; do not give them")
     pid = folder.name
     with tempfile.TemporaryDirectory(prefix="npc_patient_") as tmp:
         (Path(tmp) / "images").mkdir()
         (Path(tmp) / "images" / pid).symlink_to(folder, target_is_directory=True)
         index = ImageIndex(Path(tmp))
         problems = [f"{folder}: {seq}{'_roi' if roi else ''}.nii.gz missing (the model's signature DL_{seq}_sig "
-                    f"needs it)" for seq in bundle.sequences for roi in (False, True) if index.find(pid, seq, roi) is None]
+                    f"needs it)" for seq in bundle.sequences for roi in (False, True)
+                    if index.find(pid, seq, roi) is None]
         if problems:
             raise BundleError(problems)
         cohort = Cohort(root=Path(tmp), clinical=pd.DataFrame({"patient_id": [pid]}), sequences=bundle.sequences,
@@ -374,8 +369,7 @@ def predict_patient(bundle, patient_dir, values: Mapping[str, object], *, times:
     if bundle.nomogram is None:
         return {"signatures": sigs}
     calc = NomogramCalculator.from_model(bundle.nomogram)
-    given = {k: v for k, v in values.items() if k not in sigs}
-    result = calc.predict_clinical({**given, **{s: v for s, v in sigs.items() if s in calc.covariates}},
+    result = calc.predict_clinical({**values, **{s: v for s, v in sigs.items() if s in calc.covariates}},
                                    fill_missing=fill_missing, times=times)
     result.update(signatures=sigs,
                   risk_group="high" if result["total_points"] > float(bundle.locked["cutoff_points"]) else "low")
