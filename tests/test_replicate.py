@@ -17,7 +17,8 @@ from npc_lib._io import write_json
 from npc_lib.cli import main
 from npc_lib.run import Run, resolve_profile
 from npc_lib.runners.replicate import (RECORD_FILE, STUDY_FILE, Replicate, Study, kernel_start_failure, parse_seeds,
-                                       read_study, replicate_done, replicate_profile, run_study, study_from_seeds)
+                                       progress_line, read_study, replicate_done, replicate_profile, run_study,
+                                       study_from_seeds)
 from npc_lib.runners.study_results import (HEADLINES, REPLICATES_FILE, VERDICTS_FILE, claim_verdicts_of,
                                            collect_study, execute_replication_chapter, headline_numbers,
                                            headline_values, summarize_study, write_study_tables)
@@ -79,6 +80,12 @@ def test_kernel_start_failure_tells_start_races_from_failing_cells():
     assert not kernel_start_failure(ValueError("cohort: 3 patients are too few"))
     cell_error = type("PapermillExecutionError", (Exception,), {})("ZMQError: Address already in use in a cell")
     assert not kernel_start_failure(cell_error)
+
+
+def test_progress_line_counts_and_eta():
+    assert progress_line(0, 0, 2, 5, [], slots=2) == "replicates: 0/5 done, 2 running, 0 failed, 3 queued; ETA unknown"
+    assert progress_line(4, 1, 0, 5, [10.0], slots=2).endswith("0 running, 1 failed, 0 queued; ETA 0 s")
+    assert progress_line(2, 0, 2, 12, [3000.0], slots=2).endswith("8 queued; ETA 4 h 10 min")  # 5 waves left
 
 
 # -- reading a replicate ------------------------------------------------------------------------
@@ -174,6 +181,7 @@ def test_study_records_ok_and_failed_replicates(smoke_study):
     for name in ("twin0_split2020", "twin0_split2021"):
         record = json.loads((out / name / RECORD_FILE).read_text())
         assert record["tensorflow_in_worker"] is False
+        assert record["cpu_seconds"] > 0.5  # its kernels' CPU time, counted by the worker
         run = Run.open(out / name)
         assert run.config == study.config(Replicate(0, int(name[-4:])))
         assert replicate_done(study, out, Replicate(0, int(name[-4:])))
@@ -212,14 +220,23 @@ def test_study_resumes_without_recomputing_finished_replicates(smoke_study, capf
 
 
 def test_cli_replicate_resumes_and_refuses_other_settings(smoke_study, capsys, tmp_path):
+    """A replicate killed in the middle of 01_cohort (no record, no stamp) executes that chapter again, only it."""
     _, out, _ = smoke_study
     args = ["-q", "replicate", "--profile", "smoke", "--twins", "0", "--split-seeds", "2020", "--out", str(out)]
     assert main([*args, "--chapters", *CHAPTERS]) == 0  # nothing left to do: no cluster started
     assert "1 of 1 replicates ok" in capsys.readouterr().out
+    killed = out / "twin0_split2021"
+    (killed / RECORD_FILE).unlink()
+    (killed / "01_cohort" / ".stamp").unlink()
+    notebooks = {c: killed / "notebooks" / f"{c}.ipynb" for c in ("00_intro", "01_cohort")}
+    before = {c: nb.stat().st_mtime_ns for c, nb in notebooks.items()}
     study_file = tmp_path / "study.yml"
     study_file.write_text("profile: smoke\ntwins: 0\nsplit_seeds: [2020, 2021]\nchapters: [01_cohort]\n")
     assert main(["-q", "replicate", str(study_file), "--out", str(out)]) == 0
     assert "2 of 2 replicates ok" in capsys.readouterr().out
+    assert notebooks["00_intro"].stat().st_mtime_ns == before["00_intro"]  # finished chapter kept
+    assert notebooks["01_cohort"].stat().st_mtime_ns != before["01_cohort"]  # interrupted chapter executed again
+    assert (killed / "01_cohort" / ".stamp").is_file() and (killed / RECORD_FILE).is_file()
     assert main([*args, "--chapters", "02_table1"]) == 2
     assert "other settings (chapters)" in capsys.readouterr().err
 

@@ -34,7 +34,7 @@ atomically from the records after every replicate.
 from __future__ import annotations
 
 __all__ = ["Replicate", "Study", "parse_seeds", "read_study", "study_from_seeds", "run_study", "run_replicate",
-           "replicate_done", "replicate_profile", "study_client", "thread_env", "kernel_start_failure",
+           "replicate_done", "replicate_profile", "study_client", "thread_env", "kernel_start_failure", "progress_line",
            "DEFAULT_CHAPTERS", "RECORD_FILE", "STUDY_FILE", "PROFILE_FILE"]
 
 import contextlib
@@ -342,6 +342,23 @@ def _run_chapters_retrying(config: RunConfig, out: Path, only: list[str], attemp
             time.sleep(1.0 + attempt)
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this thread and of this process's finished children.
+
+    The children are a replicate's chapter kernels and twin simulation (and
+    their own children); with one task at a time per worker process (one
+    Dask thread), the difference over a replicate is that replicate's CPU
+    time, whatever else shares the machine. NaN where ``resource`` is missing.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return float("nan")
+    own = resource.getrusage(getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF))
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _one_line(exc: BaseException) -> str:
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= 500 else text[:497] + "..."
@@ -353,7 +370,9 @@ def run_replicate(study: Study | Mapping[str, Any], study_dir: str | os.PathLike
 
     The record (also written as ``replicate.json``): ``replicate``,
     ``twin_seed``, ``split_seed``, ``status`` (``ok`` or ``failed``),
-    ``error`` (one line; the traceback goes to ``error.txt``), ``seconds``,
+    ``error`` (one line; the traceback goes to ``error.txt``), ``seconds``
+    (wall), ``cpu_seconds`` (its processes' CPU time: what the replicate costs
+    on a machine of its own, however loaded this one is),
     ``worker``, ``tensorflow_in_worker`` (False: training stays in the
     kernels), ``headlines`` (:func:`headline_numbers`) and ``verdicts``
     (:func:`claim_verdicts_of`).
@@ -363,7 +382,7 @@ def run_replicate(study: Study | Mapping[str, Any], study_dir: str | os.PathLike
     rep_dir = Path(study_dir) / rep.name
     rep_dir.mkdir(parents=True, exist_ok=True)
     (rep_dir / RECORD_FILE).unlink(missing_ok=True)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_seconds()
     record: dict[str, Any] = {"replicate": rep.name, "twin_seed": rep.twin_seed, "split_seed": rep.split_seed,
                               "status": "failed", "error": "", "worker": f"{socket.gethostname()}:{os.getpid()}",
                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -381,6 +400,7 @@ def run_replicate(study: Study | Mapping[str, Any], study_dir: str | os.PathLike
         record["error"] = _one_line(exc)
         (rep_dir / "error.txt").write_text(traceback.format_exc())
     record["seconds"] = round(time.perf_counter() - t0, 2)
+    record["cpu_seconds"] = round(_cpu_seconds() - cpu0, 2)
     record["tensorflow_in_worker"] = "tensorflow" in sys.modules
     write_json(record, rep_dir / RECORD_FILE)
     return record
@@ -452,13 +472,28 @@ def study_client(workers: int = 2, scheduler: str | None = None, threads: int = 
         yield client
 
 
-def _eta(seconds: list[float], remaining: int, slots: int) -> str:
-    if not seconds or remaining == 0:
-        return "ETA unknown" if remaining else "ETA 0 s"
-    s = sum(seconds) / len(seconds) * math.ceil(remaining / max(1, slots))
-    if s >= 3600:
-        return f"ETA {int(s // 3600)} h {int(s % 3600 // 60)} min"
-    return f"ETA {int(s // 60)} min {int(s % 60)} s"
+def progress_line(done: int, failed: int, running: int, total: int, seconds: list[float], slots: int) -> str:
+    """The study's progress: replicates done, running, failed, queued, and the ETA.
+
+    The ETA is the mean seconds of the replicates finished in this session
+    times the waves left (``ceil(remaining / slots)``); unknown before the first.
+
+    Examples
+    --------
+    >>> progress_line(3, 1, 2, 10, [600.0, 660.0], slots=2)
+    'replicates: 3/10 done, 2 running, 1 failed, 4 queued; ETA 31 min 30 s'
+    """
+    remaining = total - done - failed
+    if remaining == 0:
+        eta = "ETA 0 s"
+    elif not seconds:
+        eta = "ETA unknown"
+    else:
+        s = sum(seconds) / len(seconds) * math.ceil(remaining / max(1, slots))
+        eta = (f"ETA {int(s // 3600)} h {int(s % 3600 // 60)} min" if s >= 3600
+               else f"ETA {int(s // 60)} min {int(s % 60)} s")
+    return (f"replicates: {done}/{total} done, {running} running, {failed} failed, "
+            f"{remaining - running} queued; {eta}")
 
 
 def run_study(study: Study, out: str | os.PathLike, *, workers: int = 2, scheduler: str | None = None,
@@ -508,8 +543,8 @@ def run_study(study: Study, out: str | os.PathLike, *, workers: int = 2, schedul
                         record = fut.result()
                     except Exception as exc:  # the worker died (KilledWorker) or the task could not run
                         record = {"replicate": rep.name, "twin_seed": rep.twin_seed, "split_seed": rep.split_seed,
-                                  "status": "failed", "error": _one_line(exc), "seconds": None, "worker": "",
-                                  "headlines": {}, "verdicts": []}
+                                  "status": "failed", "error": _one_line(exc), "seconds": None, "cpu_seconds": None,
+                                  "worker": "", "headlines": {}, "verdicts": []}
                         write_json(record, out / rep.name / RECORD_FILE)
                     n_done += record["status"] == "ok"
                     failed += record["status"] != "ok"
@@ -519,7 +554,8 @@ def run_study(study: Study, out: str | os.PathLike, *, workers: int = 2, schedul
                     if progress and record["status"] != "ok":
                         print(f"replicate {rep.name} failed: {record['error']}", file=sys.stderr)
                 if progress:
-                    running = min(len(pending), sum(len(v) for v in client.processing().values()))
-                    print(f"replicates: {n_done}/{len(study.replicates)} done, {running} running, {failed} failed, "
-                          f"{len(pending) - running} queued; {_eta(durations, len(pending), slots)}", file=sys.stderr)
+                    # a worker may hold more tasks than threads (Dask's worker saturation): at most `slots` execute
+                    running = min(len(pending), slots, sum(len(v) for v in client.processing().values()))
+                    print(progress_line(n_done, failed, running, len(study.replicates), durations, slots),
+                          file=sys.stderr)
     return write_study_tables(out)

@@ -118,7 +118,7 @@ def claim_verdicts_of(run_dir: str | os.PathLike) -> list[dict[str, str]]:
 
 
 
-_RECORD_COLUMNS = ["replicate", "twin_seed", "split_seed", "status", "error", "seconds", "worker"]
+_RECORD_COLUMNS = ["replicate", "twin_seed", "split_seed", "status", "error", "seconds", "cpu_seconds", "worker"]
 
 
 def collect_study(study_dir: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
