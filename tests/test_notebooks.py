@@ -213,13 +213,22 @@ def test_notebooks_reproduction_and_tripod_chapters(smoke_run):
 
 @pytest.fixture(scope="module")
 def run_without_covariates(smoke_run, tmp_path_factory):
-    """A copy of the smoke run whose Model_clinic+dl is forced to no covariate (chapters 05-13 again)."""
+    """A copy of the smoke run forced into degenerate results by construction (chapters 05-13 again).
+
+    Model_clinic+dl is fixed to no covariate (chapter 05's knob) and the T1
+    signature is made constant (every patient scores 0.25), whatever this
+    machine's floating-point path gave.
+    """
     import shutil
+
+    import pandas as pd
 
     from npc_lib.runners.book import rerun_chapters
 
     run = tmp_path_factory.mktemp("run_no_covariate") / "run"
     shutil.copytree(smoke_run, run, ignore=shutil.ignore_patterns("checkpoints*"))
+    sig = run / "04_signatures" / "signature_T1.csv"
+    pd.read_csv(sig).assign(risk=0.25).to_csv(sig, index=False)
     return rerun_chapters(run, first="05_models", parameters={"05_models": {"model_clinic_dl_covariates": "none"}})
 
 
@@ -244,6 +253,10 @@ def test_notebooks_model_without_covariate_every_chapter_says_what_it_skipped(ru
     for k in ("risk_groups_train", "risk_groups_test", "fig3_secondary_endpoints", "figD2_subgroups"):
         assert claims[k]["verdict"] == "not assessed" and "no covariate" in claims[k]["ours"], k
     assert claims["signatures_train"]["verdict"] in {"held", "not held"}
+    # the constant T1 signature: no C-index, left out of the models with a note, compared with nothing
+    assert m05["cindex"]["test"]["DL_T1_sig"]["c_index"] is None
+    assert "risk is constant" in (run / "notebooks" / "05_models.ipynb").read_text()  # said in the C table
+    assert "constant" in _metrics(run, "08_radiomics")["comparisons"]["test"]["DL_T1_sig vs HC_T1_sig"]["note"]
     assert _metrics(run, "13_tripod")["subitems"] == 52
     m10 = _metrics(run, "10_external_validation")  # the signatures still travel; no nomogram to validate or update
     assert "no covariate" in m10["skipped"] and m10["locked"] is None and m10["updates"] == {}
