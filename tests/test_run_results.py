@@ -33,6 +33,17 @@ def test_results_fields_are_converted_and_checked_on_construction():
         rc.CohortResults.from_dict({"n": 3, "n_train": 2, "n_test": 1, "dfs_events_train": 1, "dfs_events_test": 0})
 
 
+def test_results_undefined_count_is_none_but_a_required_count_is_not():
+    from npc_lib.run.results.records import CalibrationTest
+
+    assert CalibrationTest(chi2=float("nan"), groups=float("nan")).groups is None  # too few patients to group
+    assert math.isnan(CalibrationTest(chi2=float("nan")).chi2)  # a float stays NaN (null in JSON)
+    from npc_lib.run.results.codec import coerce
+
+    with pytest.raises(ValueError, match=r"x\.n: expected int, got nan"):
+        coerce(int, float("nan"), "x.n")
+
+
 def test_results_round_trip_through_the_writer_and_reader(tmp_path):
     m = _models()
     path = write_results(tmp_path, m)

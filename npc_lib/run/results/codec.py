@@ -43,6 +43,8 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
     --------
     >>> coerce(dict[str, float], {"a": 1}, "x")
     {'a': 1.0}
+    >>> coerce(int | None, float("nan"), "x.groups") is None
+    True
     >>> coerce(float | None, "high", "x.hr")
     Traceback (most recent call last):
     ...
@@ -55,6 +57,8 @@ def coerce(tp: Any, value: Any, where: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        if type(None) in args and float not in args and isinstance(value, float) and math.isnan(value):
+            return None  # a count or label the statistic could not give (NaN in its table): not defined
         errors = []
         alternatives = [a for a in args if a is not type(None)]
         if len(alternatives) == 1 and (dataclasses.is_dataclass(alternatives[0]) or typing.get_origin(alternatives[0])):
