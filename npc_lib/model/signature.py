@@ -118,6 +118,13 @@ class SignatureModel:
 
         if instances.sequence != self.sequence:
             raise ValueError(f"instances: sequence {instances.sequence!r}, the signature is {self.sequence!r}")
+        # a few patients (one batch): run the networks eagerly; tracing a graph per network costs more
+        # than it saves (seconds each); larger sets use the compiled predict step
+        eager = len(instances) <= self.config.predict_batch
+        for m in self.models:
+            if m.run_eagerly != eager:
+                m.run_eagerly = eager
+                m.predict_function = None  # rebuilt on the next predict, eager or compiled
         risks = [predict_patient_risk(m, instances, self.config) for m in self.models]
         return ensemble_signature(risks, self.members)
 
