@@ -189,6 +189,16 @@ def test_load_bundle_lists_every_changed_file(bundle_dir, tmp_path):
     assert len(err.value.problems) == 3
 
 
+def test_load_bundle_refuses_files_outside_it(bundle_dir, tmp_path):
+    b = tmp_path / "model"
+    shutil.copytree(bundle_dir, b)
+    m = json.loads((b / "manifest.json").read_text())
+    m["files"]["../secret.txt"] = "0" * 64
+    (b / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match=r"\.\./secret\.txt: manifest\.json lists a file outside the bundle"):
+        load_bundle(b)
+
+
 def test_load_bundle_refuses_a_newer_format(bundle_dir, tmp_path):
     b = tmp_path / "model"
     shutil.copytree(bundle_dir, b)

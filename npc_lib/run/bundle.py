@@ -202,7 +202,9 @@ def check_bundle(path) -> list[str]:
                 if key not in manifest]
     for rel, digest in sorted(files.items()):
         f = path / rel
-        if not f.is_file():
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            problems.append(f"{rel}: {MANIFEST} lists a file outside the bundle")
+        elif not f.is_file():
             problems.append(f"{rel}: file missing (listed in {MANIFEST})")
         elif file_sha256(f) != digest:
             problems.append(f"{rel}: SHA-256 does not match {MANIFEST} (file changed or damaged)")
