@@ -222,7 +222,9 @@ def _cmd_predict(args) -> int:
         from ._io import write_csv
 
         write_csv(table, args.out)
-        print(f"{len(table)} patients predicted: {args.out}")
+        high, outside = int((table["risk_group"] == "high").sum()), int((table["outside_axes"] != "").sum())
+        print(f"{len(table)} patients predicted: {args.out} ({high} high risk; {outside} with a predictor outside "
+              "the nomogram's axes, see column outside_axes)")
         return 0
     if args.json:
         print(json.dumps(result, indent=2, allow_nan=False))

@@ -348,6 +348,7 @@ def test_cli_predict_cohort_and_patient(bundle_dir, run, predictions, tmp_path, 
     out = tmp_path / "p.csv"
     assert main(["-q", "predict", "--model", str(bundle_dir), "--cohort", str(root), "--out", str(out),
                  "--time", "12"]) == 0
+    assert "2 patients predicted" in capsys.readouterr().out
     got = pd.read_csv(out, dtype={"patient_id": str}, keep_default_na=False).set_index("patient_id")
     assert "dfs_12" in got.columns
     ref = predictions.set_index("patient_id").loc[ids]
