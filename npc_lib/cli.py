@@ -158,25 +158,25 @@ def _cmd_nomogram(args) -> int:
     calc = NomogramCalculator.from_json(args.model)
     result = calc.predict_clinical(_parse_values(args.value), fill_missing=args.fill_missing, times=args.time)
     if args.json:
-        print(json.dumps(result, indent=2, allow_nan=False))
+        print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return 0
     labels = calc.labels or {}
     width = max(32, *(len(labels.get(c, c)) for c in calc.covariates))
     print(f"{'predictor':>{width}}  {'value':<24}{'points':>8}")
-    filled_covs = {c for v in calc.variables if v["variable"] in result["filled"] for c in v["covariates"]}
-    for cov, pts in result["points"].items():
-        value = calc.describe(cov, result["covariate_values"][cov]) + (" *" if cov in filled_covs else "")
+    filled_covs = {c for v in calc.variables if v["variable"] in result.filled for c in v["covariates"]}
+    for cov, pts in result.points.items():
+        value = calc.describe(cov, result.covariate_values[cov]) + (" *" if cov in filled_covs else "")
         print(f"{labels.get(cov, cov):>{width}}  {value:<24}{pts:8.1f}")
-    print(f"{'total points':>{width}}  {'':<24}{result['total_points']:8.1f}")
-    for t, s in result["survival"].items():
+    print(f"{'total points':>{width}}  {'':<24}{result.total_points:8.1f}")
+    for t, s in result.survival.items():
         print(f"{_time_label(t, calc.time_unit):>{width}}  {'':<24}{100 * s:7.1f}%")
-    for var, used in result["filled"].items():
+    for var, used in result.filled.items():
         print(f"* {var} not given: set to the model's adjust-to value {used} (--fill-missing)")
-    if result["unused"]:
-        print(f"not used by this model: {', '.join(result['unused'])}")
-    if result["outside_axis"]:
+    if result.unused:
+        print(f"not used by this model: {', '.join(result.unused)}")
+    if result.outside_axis:
         print("outside the nomogram's axis (points extrapolated): "
-              + ", ".join(labels.get(c, c) for c in result["outside_axis"]))
+              + ", ".join(labels.get(c, c) for c in result.outside_axis))
     if calc.update:
         print(f"model {calc.name}: {calc.update['kind']} update of {calc.parent['name']}")
     return 0
@@ -227,19 +227,20 @@ def _cmd_predict(args) -> int:
               "the nomogram's axes, see column outside_axes)")
         return 0
     if args.json:
-        print(json.dumps(result, indent=2, allow_nan=False))
+        print(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return 0
-    for name, v in result["signatures"].items():
+    for name, v in result.signatures.items():
         print(f"{name:>32}  {v:8.4f}  (from the images)")
-    if "total_points" in result:
-        print(f"{'total points':>32}  {result['total_points']:8.1f}")
-        for t, s in result["survival"].items():
+    nomogram = result.nomogram
+    if nomogram is not None:
+        print(f"{'total points':>32}  {nomogram.total_points:8.1f}")
+        for t, s in nomogram.survival.items():
             print(f"{_time_label(t, 'months'):>32}  {100 * s:7.1f}%")
-        print(f"{'risk group':>32}  {result['risk_group']}")
-        for var, used in result["filled"].items():
+        print(f"{'risk group':>32}  {result.risk_group}")
+        for var, used in nomogram.filled.items():
             print(f"* {var} not given: set to the model's adjust-to value {used} (--fill-missing)")
-        if result["outside_axis"]:
-            print("outside the nomogram's axis (points extrapolated): " + ", ".join(result["outside_axis"]))
+        if nomogram.outside_axis:
+            print("outside the nomogram's axis (points extrapolated): " + ", ".join(nomogram.outside_axis))
     return 0
 
 

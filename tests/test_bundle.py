@@ -307,10 +307,11 @@ def test_predict_patient_folder_gives_the_cohort_row(bundle_dir, run, prediction
               for v in bundle.clinical_variables()}
     r = predict_patient(bundle, Path(run.cohort_dir()) / "images" / pid, values)
     row = predictions.set_index("patient_id").loc[pid]
-    for s, v in r["signatures"].items():
+    for s, v in r.signatures.items():
         assert abs(v - row[s]) <= TOL
-    assert abs(r["total_points"] - row["total_points"]) <= TOL * bundle.nomogram["scale"]
-    assert abs(r["survival"][60.0] - row["dfs_60"]) <= TOL and r["risk_group"] == row["risk_group"]
+    assert abs(r.nomogram.total_points - row["total_points"]) <= TOL * bundle.nomogram["scale"]
+    assert abs(r.nomogram.survival[60.0] - row["dfs_60"]) <= TOL and r.risk_group == row["risk_group"]
+    assert r.to_dict()["risk_group"] == r.risk_group and r.to_dict()["survival"] == r.nomogram.survival
     with pytest.raises(ValueError, match=r"\['DL_T1_sig'\] are computed from the patient's images"):
         predict_patient(bundle, Path(run.cohort_dir()) / "images" / pid, {**values, "DL_T1_sig": 0.4})
 

@@ -11,6 +11,7 @@ from nomogram_models import ALL_COVARIATES, SUBSET, model_doc
 from npc_lib.coding import below, code_value
 from npc_lib.plots.calculator import calculator_html, save_calculator, show_calculator
 from npc_lib.stats.nomogram_export import NomogramCalculator
+from npc_lib.stats.nomogram_prediction import NomogramPrediction
 
 PAPER_EXAMPLE = {"age": "50", "ldh": "500", "ebv_dna": "3200", "DL_T1_sig": "0.4", "DL_T2_sig": "-0.4",
                  "DL_T1C_sig": "0"}
@@ -192,11 +193,11 @@ class Page:
         assert self.requests == [self.url], f"the page made network requests: {self.requests[1:]}"
 
 
-def assert_agree(got: dict, expected: dict, tol: float = 1e-9):
-    for c, p in expected["points"].items():
+def assert_agree(got: dict, expected: NomogramPrediction, tol: float = 1e-9):
+    for c, p in expected.points.items():
         assert got["points"][c] == pytest.approx(p, rel=tol, abs=tol), c
-    assert got["total_points"] == pytest.approx(expected["total_points"], rel=tol, abs=tol)
-    for t, s in expected["survival"].items():
+    assert got["total_points"] == pytest.approx(expected.total_points, rel=tol, abs=tol)
+    for t, s in expected.survival.items():
         assert got["survival"][t] == pytest.approx(s, rel=tol, abs=tol), t
 
 
@@ -239,7 +240,7 @@ def test_page_paper_example_fill_missing_and_errors(browser, docs, tmp_path):
     page.page.check(".npc-fill")
     expected = calc.predict_clinical(PAPER_EXAMPLE, fill_missing=True)
     assert_agree(page.result(calc), expected)
-    for var, used in expected["filled"].items():
+    for var, used in expected.filled.items():
         assert f"Not given, set to the model's adjust-to value: {var} = {used}" in page.status()
     page.fill({"sex": "F", "hgb": "120", "drinking": "yes", "alb": "40"})
     assert "adjust-to value:" not in page.status()
@@ -268,7 +269,7 @@ def test_page_fragment_inside_a_book_page(browser, docs, tmp_path):
     page.page.check("#calc-a .npc-fill")
     calc = NomogramCalculator.from_model(docs["subset"])
     total = float(page.page.get_attribute("#calc-a .npc-total", "data-value"))
-    assert total == pytest.approx(calc.predict_clinical(PAPER_EXAMPLE, fill_missing=True)["total_points"], rel=1e-9)
+    assert total == pytest.approx(calc.predict_clinical(PAPER_EXAMPLE, fill_missing=True).total_points, rel=1e-9)
     assert page.page.get_attribute("#calc-b .npc-total", "data-value") == ""
     page.close()
 

@@ -64,9 +64,9 @@ def test_cli_nomogram_json_matches_calculator(models, capsys):
     got = json.loads(capsys.readouterr().out)
     values = dict(v.split("=", 1) for v in VALUES)
     expected = NomogramCalculator.from_json(models["subset"]).predict_clinical(values)
-    assert got["total_points"] == expected["total_points"]
-    assert got["points"] == expected["points"]
-    assert got["survival"] == {str(t): s for t, s in expected["survival"].items()}
+    assert got["total_points"] == expected.total_points
+    assert got["points"] == expected.points
+    assert got["survival"] == {str(t): s for t, s in expected.survival.items()}
     assert got["covariate_values"]["sex_female"] == 1.0 and got["covariate_values"]["ebv_dna_ge_4000"] == 0.0
     assert got["unused"] == ["crp", "family_history", "smoking", "who_type"]
 
@@ -129,7 +129,7 @@ def test_cli_nomogram_any_time_and_updated_model(models, tmp_path, capsys):
     got = json.loads(capsys.readouterr().out)
     values = dict(v.split("=", 1) for v in VALUES)
     expected = NomogramCalculator.from_json(path).predict_clinical(values, times=[24, 50.5])
-    assert got["survival"] == {"24.0": expected["survival"][24.0], "50.5": expected["survival"][50.5]}
+    assert got["survival"] == {"24.0": expected.survival[24.0], "50.5": expected.survival[50.5]}
     assert main(cli_args(VALUES, path, "--time", "24")) == 0
     out = capsys.readouterr().out
     assert "2-year DFS (24 months)" in out and "3-year" not in out

@@ -50,11 +50,11 @@ def test_calculator_matches_nomogram(nomogram, tmp_path):
     for i in range(5):
         row = d.iloc[[i]][["age", "ebv", "sig"]]
         r = calc.predict(row.iloc[0].to_dict())
-        assert r["total_points"] == pytest.approx(float(nom.total_points(row)[0]), rel=1e-12)
+        assert r.total_points == pytest.approx(float(nom.total_points(row)[0]), rel=1e-12)
         for c, p in nom.points(row).iloc[0].items():
-            assert r["points"][c] == pytest.approx(p, rel=1e-12, abs=1e-12)
+            assert r.points[c] == pytest.approx(p, rel=1e-12, abs=1e-12)
         for t in (36, 60):
-            assert r["survival"][float(t)] == pytest.approx(float(nom.survival([r["total_points"]], t)[0]), rel=1e-10)
+            assert r.survival[float(t)] == pytest.approx(float(nom.survival([r.total_points], t)[0]), rel=1e-10)
 
 
 def test_calculator_missing_field(nomogram, tmp_path):
@@ -108,9 +108,9 @@ def test_predict_clinical_matches_nomogram(full):
         raw.update({s: row[s] for s in SIGNATURES})
         r = calc.predict_clinical(raw)
         coded = frame.iloc[[i]][list(nom.covariates)]
-        assert r["total_points"] == pytest.approx(float(nom.total_points(coded)[0]), rel=1e-12)
+        assert r.total_points == pytest.approx(float(nom.total_points(coded)[0]), rel=1e-12)
         for t in (36, 60):
-            assert r["survival"][float(t)] == pytest.approx(float(nom.survival(nom.total_points(coded), t)[0]),
+            assert r.survival[float(t)] == pytest.approx(float(nom.survival(nom.total_points(coded), t)[0]),
                                                              rel=1e-10)
 
 
@@ -125,16 +125,16 @@ def test_predict_clinical_fill_missing_says_which(full, subset):
     values = {k: v for k, v in RAW.items() if k not in ("sex", "hgb", "ebv_dna")}
     r = full[2].predict_clinical(values, fill_missing=True)
     adjust = nom.datadist.limits.loc["Adjust to"]
-    assert r["filled"] == {"sex": "M", "hgb": f"{adjust['hgb']:.6g} g/L", "ebv_dna": "< 4000 copy/mL"}
-    assert r["covariate_values"]["hgb"] == adjust["hgb"] and r["covariate_values"]["sex_female"] == 0.0
+    assert r.filled == {"sex": "M", "hgb": f"{adjust['hgb']:.6g} g/L", "ebv_dna": "< 4000 copy/mL"}
+    assert r.covariate_values["hgb"] == adjust["hgb"] and r.covariate_values["sex_female"] == 0.0
     complete = full[2].predict_clinical({**values, "sex": "M", "hgb": adjust["hgb"], "ebv_dna": 10.0})
-    assert r["total_points"] == complete["total_points"]
-    assert subset.predict_clinical(RAW)["filled"] == {}
+    assert r.total_points == complete.total_points
+    assert subset.predict_clinical(RAW).filled == {}
 
 
 def test_predict_clinical_unused_and_unknown(subset):
     r = subset.predict_clinical(RAW)
-    assert r["unused"] == ["family_history", "smoking", "who_type", "crp"]
+    assert r.unused == ["family_history", "smoking", "who_type", "crp"]
     with pytest.raises(ValueError, match=r"unknown variable\(s\) \['agee'\]"):
         subset.predict_clinical({**RAW, "agee": 50})
     with pytest.raises(ValueError, match=r"\['sex_female'\] are the model's internal coding.*\['sex'\]"):
@@ -164,8 +164,8 @@ def test_predict_clinical_printed_classes_and_case(full):
 
 def test_predict_clinical_outside_axis(subset):
     r = subset.predict_clinical({**RAW, "DL_T1C_sig": 50.0})
-    assert r["outside_axis"] == ["DL_T1C_sig"]
-    assert subset.predict_clinical(RAW)["outside_axis"] == []
+    assert r.outside_axis == ["DL_T1C_sig"]
+    assert subset.predict_clinical(RAW).outside_axis == []
 
 
 def test_write_read_roundtrip_strict_json(tmp_path):
@@ -231,8 +231,8 @@ def test_fill_missing_agrees_with_chapter_06_example(full):
     nom, _, calc = full
     row, filled, _ = nomogram_inputs(nom, code_values(paper.FIGURE2_EXAMPLE["inputs"]))
     r = calc.predict_clinical(paper.FIGURE2_EXAMPLE["inputs"], fill_missing=True)
-    assert r["total_points"] == pytest.approx(float(nom.total_points(row)[0]), rel=1e-12)
-    assert sorted(filled) == sorted(c for c in nom.covariates if CODING.get(c, (c,))[0] in r["filled"])
+    assert r.total_points == pytest.approx(float(nom.total_points(row)[0]), rel=1e-12)
+    assert sorted(filled) == sorted(c for c in nom.covariates if CODING.get(c, (c,))[0] in r.filled)
 
 
 def test_survival_at_any_time_matches_nomogram(nomogram, tmp_path):
@@ -245,11 +245,11 @@ def test_survival_at_any_time_matches_nomogram(nomogram, tmp_path):
     for i in (0, 3):
         row = d.iloc[[i]][["age", "ebv", "sig"]]
         r = calc.predict(row.iloc[0].to_dict(), times=times)
-        assert list(r["survival"]) == times
+        assert list(r.survival) == times
         for t in times:
-            assert r["survival"][t] == float(nom.survival([r["total_points"]], t)[0])
-        assert r["xbeta"] == pytest.approx(float(nom.model.linear_predictor(row)[0]), rel=1e-12)
-    assert calc.predict(row.iloc[0].to_dict())["survival"].keys() == {36.0, 60.0}
+            assert r.survival[t] == float(nom.survival([r.total_points], t)[0])
+        assert r.xbeta == pytest.approx(float(nom.model.linear_predictor(row)[0]), rel=1e-12)
+    assert calc.predict(row.iloc[0].to_dict()).survival.keys() == {36.0, 60.0}
     with pytest.raises(ValueError, match="times: must be distinct and positive"):
         calc.predict(row.iloc[0].to_dict(), times=[0])
 
@@ -290,10 +290,10 @@ def test_updated_models_keep_points_and_name_their_parent(tmp_path):
         assert got.update == new["update"] and got.parent == new["parent"]
         for t in (5.0, 6.0, 36.0, 80.0):
             r, r0 = got.predict_clinical(RAW, times=[t]), calc.predict_clinical(RAW)
-            assert r["points"] == pytest.approx(r0["points"], rel=1e-12, abs=1e-9)
+            assert r.points == pytest.approx(r0.points, rel=1e-12, abs=1e-9)
             h = {5.0: 0.0, 6.0: 0.01, 36.0: 0.05, 80.0: 0.2}[t]
-            assert r["survival"][t] == pytest.approx(np.exp(-h * np.exp(s * r0["xbeta"])), rel=1e-12)
-            assert r["xbeta"] == pytest.approx(s * r0["xbeta"], rel=1e-12)
+            assert r.survival[t] == pytest.approx(np.exp(-h * np.exp(s * r0.xbeta)), rel=1e-12)
+            assert r.xbeta == pytest.approx(s * r0.xbeta, rel=1e-12)
     with pytest.raises(ValueError, match="slope: a baseline update keeps"):
         updated_nomogram_model(doc, kind="baseline", slope=0.7, **H0)
     with pytest.raises(ValueError, match="slope: must be positive"):

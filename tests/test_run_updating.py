@@ -54,11 +54,11 @@ def test_model_predictions_equal_calculator(locked, external):
     calc = NomogramCalculator.from_model(locked)
     for row, p in zip(external.head(20).itertuples(), pred.itertuples()):
         r = calc.predict({"x": row.x, "z": row.z}, times=[36, 60])
-        assert p.total_points == pytest.approx(r["total_points"], rel=1e-10, abs=1e-9)
-        assert p.xbeta == pytest.approx(r["xbeta"], rel=1e-10, abs=1e-12)
-        assert p.surv_36 == pytest.approx(r["survival"][36.0], rel=1e-10)
-        assert p.risk_60 == pytest.approx(1 - r["survival"][60.0], rel=1e-10)
-        assert p.expected == pytest.approx(step_cumhazard(locked, [row.time])[0] * math.exp(r["linear_predictor"]))
+        assert p.total_points == pytest.approx(r.total_points, rel=1e-10, abs=1e-9)
+        assert p.xbeta == pytest.approx(r.xbeta, rel=1e-10, abs=1e-12)
+        assert p.surv_36 == pytest.approx(r.survival[36.0], rel=1e-10)
+        assert p.risk_60 == pytest.approx(1 - r.survival[60.0], rel=1e-10)
+        assert p.expected == pytest.approx(step_cumhazard(locked, [row.time])[0] * math.exp(r.linear_predictor))
 
 
 def test_baseline_update_equals_naive_breslow(locked, external):
@@ -96,7 +96,7 @@ def test_recalibration_slope_and_baseline(locked, external, tmp_path):
     np.testing.assert_allclose(pred["total_points"], model_predictions(locked, external, [36])["total_points"])
     doc = read_nomogram_model(write_model_document(new, tmp_path / "m.json"))
     r = NomogramCalculator.from_model(doc).predict({"x": external.x.iloc[3], "z": external.z.iloc[3]}, times=[60])
-    assert r["survival"][60.0] == pytest.approx(pred["surv_60"].iloc[3], rel=1e-9)
+    assert r.survival[60.0] == pytest.approx(pred["surv_60"].iloc[3], rel=1e-9)
 
 
 def test_recalibration_refuses_a_reversed_predictor(locked, external):

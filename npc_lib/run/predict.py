@@ -22,11 +22,12 @@ nomogram's axes are listed per patient (``outside_axes``).
 from __future__ import annotations
 
 __all__ = ["PREDICTION_COLUMNS", "OutsideDevelopmentWarning", "predict", "bundle_signatures", "predict_patient",
-           "refit_standardizers", "outside_development", "survival_column", "compare_with_run"]
+           "PatientPrediction", "refit_standardizers", "outside_development", "survival_column", "compare_with_run"]
 
 import functools
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -34,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from npc_lib.run.bundle import Bundle, BundleError, load_bundle
+from npc_lib.stats.nomogram_prediction import NomogramPrediction
 
 #: the columns of :func:`predict` (before the ``dfs_<t>`` of extra times)
 PREDICTION_COLUMNS = ("patient_id", "DL_T1_sig", "DL_T2_sig", "DL_T1C_sig", "linear_predictor", "total_points",
@@ -306,12 +308,12 @@ def predict(bundle, cohort, *, times: Sequence[float] = (36.0, 60.0), patient_id
             r = calc.predict_clinical(values, times=ts)
         except ValueError as exc:
             raise BundleError([f"clinical table: patient {pid}: {exc}"]) from None
-        cols["linear_predictor"].append(r["xbeta"])
-        cols["total_points"].append(r["total_points"])
+        cols["linear_predictor"].append(r.xbeta)
+        cols["total_points"].append(r.total_points)
         for t in ts:
-            cols[survival_column(t)].append(r["survival"][t])
-        cols["risk_group"].append("high" if r["total_points"] > cut else "low")
-        cols["outside_axes"].append(";".join(r["outside_axis"]))
+            cols[survival_column(t)].append(r.survival[t])
+        cols["risk_group"].append("high" if r.total_points > cut else "low")
+        cols["outside_axes"].append(";".join(r.outside_axis))
     for c, v in cols.items():
         out[c] = v
     return out
@@ -321,8 +323,29 @@ def _clinical_value(v):
     return str(v) if isinstance(v, str) or not isinstance(v, (int, float, np.number)) else float(v)
 
 
+@dataclass(frozen=True)
+class PatientPrediction:
+    """One patient's prediction from their images by a model bundle (:func:`predict_patient`).
+
+    ``signatures``: ``DL_<seq>_sig`` -> value; ``nomogram``: the calculator's
+    :class:`~npc_lib.stats.nomogram_prediction.NomogramPrediction` and
+    ``risk_group`` (``"high"`` where the total points exceed the locked
+    cut-off, else ``"low"``), both None for a bundle without a nomogram.
+    """
+
+    signatures: dict[str, float]
+    nomogram: NomogramPrediction | None = None
+    risk_group: str | None = None
+
+    def to_dict(self) -> dict:
+        """Plain data: ``signatures``, the nomogram's fields and ``risk_group`` (as ``npc predict --json``)."""
+        if self.nomogram is None:
+            return {"signatures": dict(self.signatures)}
+        return {"signatures": dict(self.signatures), **self.nomogram.to_dict(), "risk_group": self.risk_group}
+
+
 def predict_patient(bundle, patient_dir, values: Mapping[str, object], *, times: Sequence[float] | None = None,
-                    fill_missing: bool = False, roi_label: int | None = None) -> dict:
+                    fill_missing: bool = False, roi_label: int | None = None) -> PatientPrediction:
     """The calculator's output for one patient from their images (a folder of ``<seq>.nii.gz`` and masks).
 
     Parameters
@@ -337,10 +360,10 @@ def predict_patient(bundle, patient_dir, values: Mapping[str, object], *, times:
 
     Returns
     -------
-    dict
-        :meth:`NomogramCalculator.predict_clinical`'s result plus ``signatures``
-        (``DL_<seq>_sig`` -> value) and ``risk_group``; without a nomogram part,
-        ``signatures`` only.
+    PatientPrediction
+        ``signatures`` (``DL_<seq>_sig`` -> value), ``nomogram``
+        (:meth:`NomogramCalculator.predict_clinical`'s result) and ``risk_group``;
+        without a nomogram part, ``signatures`` only (the others None).
     """
     from npc_lib.cohort.load import Cohort
     from npc_lib.cohort.images import ImageIndex
@@ -367,13 +390,12 @@ def predict_patient(bundle, patient_dir, values: Mapping[str, object], *, times:
                         roi_label=roi_label, index=index)
         sigs = bundle_signatures(bundle, cohort).iloc[0].drop("patient_id").astype(float).to_dict()
     if bundle.nomogram is None:
-        return {"signatures": sigs}
+        return PatientPrediction(signatures=sigs)
     calc = NomogramCalculator.from_model(bundle.nomogram)
     result = calc.predict_clinical({**values, **{s: v for s, v in sigs.items() if s in calc.covariates}},
                                    fill_missing=fill_missing, times=times)
-    result.update(signatures=sigs,
-                  risk_group="high" if result["total_points"] > float(bundle.locked["cutoff_points"]) else "low")
-    return result
+    return PatientPrediction(signatures=sigs, nomogram=result,
+                             risk_group="high" if result.total_points > float(bundle.locked["cutoff_points"]) else "low")
 
 
 def compare_with_run(bundle, run, patient_ids: Sequence[str], *, times: Sequence[float] = (36.0, 60.0)) -> pd.DataFrame:

@@ -52,6 +52,7 @@ __all__ = [
     "NomogramCalculator",
 ]
 
+import dataclasses
 import json
 import math
 import re
@@ -65,6 +66,7 @@ import pandas as pd
 from .._io import atomic_path, read_json
 from ..coding import check_coding, check_rule, code_value, describe_value
 from ._validation import check_number, check_times
+from .nomogram_prediction import NomogramPrediction
 
 MODEL_FORMAT = "npc-nomogram/3"
 #: the formats :func:`read_nomogram_model` reads
@@ -243,9 +245,9 @@ def updated_nomogram_model(doc: Mapping, *, kind: str, baseline_times: Sequence[
     ({'name': 'm'}, {'cohort': 'centre B', 'kind': 'recalibration', 'slope': 0.5})
     >>> a, b = NomogramCalculator.from_model(doc), NomogramCalculator.from_model(new)
     >>> r = b.predict({"x": 1.0})
-    >>> bool(abs(r["total_points"] - a.predict({"x": 1.0})["total_points"]) < 1e-9)
+    >>> bool(abs(r.total_points - a.predict({"x": 1.0}).total_points) < 1e-9)
     True
-    >>> bool(abs(r["survival"][10.0] - math.exp(-0.1 * math.exp(0.5 * doc["beta"]["x"]))) < 1e-12)
+    >>> bool(abs(r.survival[10.0] - math.exp(-0.1 * math.exp(0.5 * doc["beta"]["x"]))) < 1e-12)
     True
     """
     doc = _check_model(doc)
@@ -294,9 +296,9 @@ def write_nomogram_model(nomogram, path: str | Path, *, times: Sequence[float], 
     >>> path = write_nomogram_model(nom, os.path.join(tempfile.mkdtemp(), "m.json"), times=[10], coding=coding)
     >>> calc = NomogramCalculator.from_json(path)
     >>> r = calc.predict_clinical({"x": 1.0, "sex": "F"}, times=[10, 25])
-    >>> r["covariate_values"], r["total_points"] == calc.predict({"x": 1.0, "z": 1.0})["total_points"]
+    >>> r.covariate_values, r.total_points == calc.predict({"x": 1.0, "z": 1.0}).total_points
     ({'x': 1.0, 'z': 1.0}, True)
-    >>> sorted(r["survival"])
+    >>> sorted(r.survival)
     [10.0, 25.0]
     """
     return write_model_document(nomogram_model(nomogram, times=times, coding=coding, labels=labels,
@@ -387,9 +389,9 @@ class NomogramCalculator:
     >>> calc = NomogramCalculator(covariates=("x",), beta={"x": 0.5}, xbeta_min={"x": 0.0}, scale=50.0,
     ...                           intercept=-0.5, cumhaz_times=(12.0, 36.0), cumhaz=(0.05, 0.1), times=(36.0,))
     >>> r = calc.predict({"x": 2.0})
-    >>> r["total_points"], round(r["survival"][36.0], 4)
+    >>> r.total_points, round(r.survival[36.0], 4)
     (50.0, 0.848)
-    >>> round(calc.predict({"x": 2.0}, times=[24])["survival"][24.0], 4)
+    >>> round(calc.predict({"x": 2.0}, times=[24]).survival[24.0], 4)
     0.9209
     """
 
@@ -457,12 +459,13 @@ class NomogramCalculator:
         lo = np.array([self.xbeta_min[c] for c in self.covariates])
         return pd.Series(self.scale * (beta * x - lo), index=list(self.covariates), name="points")
 
-    def predict(self, values: Mapping[str, float], times: Sequence[float] | None = None) -> dict:
+    def predict(self, values: Mapping[str, float], times: Sequence[float] | None = None) -> NomogramPrediction:
         """One patient's points and survival, from coded covariate values.
 
-        Returns ``{"points": {...}, "total_points", "linear_predictor"`` (centred,
-        ``intercept + total / scale``), ``"xbeta"`` (uncentred ``X'beta`` =
-        linear predictor + centre), ``"survival": {t: S(t)}}`` at ``times``
+        Returns a :class:`~npc_lib.stats.nomogram_prediction.NomogramPrediction`:
+        ``points``, ``total_points``, ``linear_predictor`` (centred,
+        ``intercept + total / scale``), ``xbeta`` (uncentred ``X'beta`` =
+        linear predictor + centre) and ``survival`` ``{t: S(t)}`` at ``times``
         (default :attr:`times`).
         """
         times = list(self.times if times is None else _offered_times(times))
@@ -471,8 +474,8 @@ class NomogramCalculator:
         lp = self.intercept + total / self.scale
         cumhaz = self.baseline_cumhazard(times)
         surv = {float(t): float(np.exp(-h * np.exp(lp))) for t, h in zip(times, cumhaz)}
-        return {"points": pts.to_dict(), "total_points": total, "linear_predictor": lp,
-                "xbeta": lp + self.center, "survival": surv}
+        return NomogramPrediction(points=pts.to_dict(), total_points=total, linear_predictor=lp,
+                                  xbeta=lp + self.center, survival=surv)
 
     # ------------------------------------------------------------------ clinical values
 
@@ -565,17 +568,16 @@ class NomogramCalculator:
         return coded, {k: ", ".join(v) for k, v in filled.items()}, unused
 
     def predict_clinical(self, values: Mapping[str, object], fill_missing: bool = False,
-                         times: Sequence[float] | None = None) -> dict:
+                         times: Sequence[float] | None = None) -> NomogramPrediction:
         """:meth:`predict` from clinical values (coded by :meth:`encode`).
 
-        Returns :meth:`predict`'s dict plus ``covariate_values`` (coded),
+        Returns :meth:`predict`'s result with ``covariate_values`` (coded),
         ``filled`` (variable -> adjust-to value used), ``unused`` (given
         variables the model does not use) and ``outside_axis`` (covariates
         whose value lies outside the nomogram's axis: points extrapolated).
         """
         coded, filled, unused = self.encode(values, fill_missing=fill_missing)
-        out = self.predict(coded, times=times)
         rng = self.axis_range or {}
         outside = [c for c in self.covariates if c in rng and not rng[c][0] <= coded[c] <= rng[c][1]]
-        out.update(covariate_values=coded, filled=filled, unused=unused, outside_axis=outside)
-        return out
+        return dataclasses.replace(self.predict(coded, times=times), covariate_values=coded, filled=filled,
+                                   unused=unused, outside_axis=outside)
