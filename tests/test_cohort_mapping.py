@@ -162,7 +162,9 @@ def test_mapping_readme_example_is_valid():
 
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Your own cohort"):]
-    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
-    m = load_mapping(yaml.safe_load(block))
+    blocks = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", section, re.S)]
+    mappings = [b for b in blocks if isinstance(b, dict) and "columns" in b]  # (the DICOM rules block comes first)
+    assert mappings, "the README's 'Your own cohort' section shows a column mapping"
+    m = load_mapping(mappings[0])
     assert m.columns["ldh"] == "LDH_UL" and m.units["dfs_time"] == "days"
     assert m.factor("ldh") == 60.0 and m.categories["who_type"] == {"2": "I-II", "3": "III"}
