@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["atomic_path", "atomic_dir", "write_json", "read_json", "write_csv", "to_strict_json"]
+__all__ = ["atomic_path", "atomic_dir", "write_json", "read_json", "write_csv", "to_strict_json", "file_lock"]
 
 import contextlib
 import json
@@ -57,6 +57,27 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (POSIX ``flock``; none elsewhere), held for the block.
+
+    The lock is per open file: a process must not take it twice.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def write_json(obj, path: str | os.PathLike) -> Path:

@@ -9,7 +9,7 @@ modification times.
 
 from __future__ import annotations
 
-__all__ = ["ensure_cohort", "default_cohort_dir", "simulator_hash", "hash_files"]
+__all__ = ["ensure_cohort", "ensure_twin", "default_cohort_dir", "simulator_hash", "hash_files"]
 
 import hashlib
 import json
@@ -73,15 +73,27 @@ def ensure_cohort(settings: CohortSettings, *, progress: bool = True) -> tuple[P
             h.update(Path(settings.mapping).read_bytes())
         return cohort, h.hexdigest()
 
+    return ensure_twin(default_cohort_dir(settings), n=int(settings.n_patients), seed=int(settings.seed),
+                       progress=progress)
+
+
+def ensure_twin(target: Path, *, n: int, seed: int, centre: str | None = None, progress: bool = False,
+                n_jobs: int | None = None) -> tuple[Path, str]:
+    """``(target, stamp)``: the twin simulated into ``target`` unless its stamp still matches.
+
+    The stamp (``<target>.stamp.json``) records the size, seed, centre (absent
+    for the development centre) and :func:`simulator_hash`; the twin is
+    simulated again when any of them changed.
+    """
     from npc_lib.twin.simulate import simulate_cohort
 
-    target = default_cohort_dir(settings)
     stamp_file = target.with_name(target.name + ".stamp.json")
-    want = {"n": int(settings.n_patients), "seed": int(settings.seed), "simulator": simulator_hash()}
+    want = {"n": int(n), "seed": int(seed), **({"centre": centre} if centre else {}), "simulator": simulator_hash()}
     stamp = hashlib.sha256(json.dumps(want, sort_keys=True).encode()).hexdigest()
     if target.is_dir() and stamp_file.is_file() and json.loads(stamp_file.read_text()) == want:
         return target, stamp
     stamp_file.unlink(missing_ok=True)
-    simulate_cohort(target, n=want["n"], seed=want["seed"], progress=progress)
+    simulate_cohort(target, n=want["n"], seed=want["seed"], progress=progress, n_jobs=n_jobs,
+                    centre=centre or "development")
     write_json(want, stamp_file)
     return target, stamp

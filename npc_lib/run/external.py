@@ -25,9 +25,6 @@ __all__ = ["ExternalSettings", "ensure_external_cohort", "load_external_cohort",
            "ExternalSignatures", "external_signatures", "external_frame", "EXTERNAL_COHORT", "profile_folder",
            "locked_bundle"]
 
-import contextlib
-import hashlib
-import json
 import os
 import time as _time
 from dataclasses import dataclass, field
@@ -37,7 +34,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from npc_lib._io import write_json
+from npc_lib._io import file_lock
 
 #: the cohort label of the external patients in a model frame
 EXTERNAL_COHORT = "external"
@@ -140,38 +137,12 @@ def ensure_external_cohort(settings: ExternalSettings, *, progress: bool = False
         if not any(folder.glob("clinical.*")):
             raise ValueError(f"external_cohort_dir: {folder} has no clinical.csv")
         return folder, ""
-    from npc_lib.run.cohort_source import simulator_hash
-    from npc_lib.twin.simulate import simulate_cohort
+    from npc_lib.run.cohort_source import ensure_twin
 
     target = external_twin_dir(settings)
-    stamp_file = target.with_name(target.name + ".stamp.json")
-    want = {"n": settings.n_patients, "seed": settings.seed, "centre": "external", "simulator": simulator_hash()}
-    stamp = hashlib.sha256(json.dumps(want, sort_keys=True).encode()).hexdigest()
-    with _lock(target.with_suffix(".lock")):  # one process simulates; the others then find it made
-        if target.is_dir() and stamp_file.is_file() and json.loads(stamp_file.read_text()) == want:
-            return target, stamp
-        stamp_file.unlink(missing_ok=True)
-        simulate_cohort(target, n=settings.n_patients, seed=settings.seed, centre="external", progress=progress,
-                        n_jobs=n_jobs)
-        write_json(want, stamp_file)
-    return target, stamp
-
-
-@contextlib.contextmanager
-def _lock(path: Path):
-    """An exclusive advisory lock on ``path`` (POSIX ``flock``; none elsewhere)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        yield
-        return
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(target.with_suffix(".lock")):  # one process simulates; the others then find it made
+        return ensure_twin(target, n=settings.n_patients, seed=settings.seed, centre="external", progress=progress,
+                           n_jobs=n_jobs)
 
 
 def load_external_cohort(settings: ExternalSettings, folder: str | os.PathLike, *, sequences: Sequence[str]):

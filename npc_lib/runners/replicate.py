@@ -52,7 +52,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import pandas as pd
 
-from npc_lib._io import read_json, write_json
+from npc_lib._io import file_lock, read_json, write_json
 from npc_lib.run import RunConfig, resolve_profile
 from npc_lib.run.cohort_source import default_cohort_dir
 from npc_lib.runners.book import chapters as book_chapters
@@ -279,19 +279,8 @@ def _twin_lock(config: RunConfig) -> Iterator[None]:
     if config.cohort.dir:
         yield
         return
-    lock = default_cohort_dir(config.cohort).with_suffix(".lock")
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no lock
+    with file_lock(default_cohort_dir(config.cohort).with_suffix(".lock")):
         yield
-        return
-    with open(lock, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _write_profile(profile: Mapping[str, Any], path: Path) -> None:
