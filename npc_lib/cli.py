@@ -115,7 +115,7 @@ def _cmd_train(args) -> int:
 
     cohort, config, split = _training_inputs(args)
     metrics = run_training(cohort, args.sequence, args.out, config=config, split=split, seed=args.seed,
-                           progress=not args.quiet)
+                           progress=not args.quiet, workers=args.workers)
     print(json.dumps({k: metrics[k] for k in metrics if "c_index" in k}, indent=2))
     return 0
 
@@ -128,7 +128,7 @@ def _cmd_crossval(args) -> int:
 
     cohort, config, split = _training_inputs(args)
     table = run_crossval(cohort, args.sequence, args.out, config=config, split=split, seed=args.seed,
-                         n_folds=args.folds, progress=not args.quiet)
+                         n_folds=args.folds, progress=not args.quiet, workers=args.workers)
     print(table.to_string(index=False))
     return 0
 
@@ -351,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--out", required=True, type=Path)
         t.add_argument("--profile", default="default", help=f"one of {', '.join(shipped_profiles())} or a YAML file")
         t.add_argument("--seed", type=int, default=0)
+        t.add_argument("--workers", type=int, default=0,
+                       help="train the networks side by side in this many one-thread processes (0: in this process)")
         if name == "crossval":
             t.add_argument("--folds", type=int, default=3)
         t.set_defaults(func=func)

@@ -21,6 +21,8 @@ __all__ = [
     "configure_backend",
     "current_backend",
     "default_threads",
+    "thread_env",
+    "THREAD_VARS",
 ]
 
 import importlib.util
@@ -86,6 +88,27 @@ def _keras_json_backend() -> str | None:
         return json.loads((home / "keras.json").read_text()).get("backend")
     except (OSError, ValueError, AttributeError):
         return None
+
+
+#: environment variables that fix the threads of OpenMP, the BLAS libraries and TensorFlow
+THREAD_VARS: tuple[str, ...] = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def thread_env(threads: int) -> dict[str, str]:
+    """Environment variables pinning OpenMP, BLAS and TensorFlow to ``threads`` threads.
+
+    They take effect in a process that sets them before the libraries start
+    (a worker process, a notebook kernel); TensorFlow reads them once.
+
+    Examples
+    --------
+    >>> thread_env(1)["TF_NUM_INTRAOP_THREADS"]
+    '1'
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive whole number, got {threads!r}")
+    return {v: str(threads) for v in THREAD_VARS}
 
 
 def default_threads() -> int:

@@ -19,7 +19,7 @@ scale), so each is standardised on the *training* patients before averaging:
 
 from __future__ import annotations
 
-__all__ = ["member_seed", "EnsembleResult", "train_ensemble", "standardise_members", "ensemble_signature"]
+__all__ = ["member_seed", "EnsembleResult", "ensemble_jobs", "train_ensemble", "standardise_members", "ensemble_signature"]
 
 import dataclasses
 from pathlib import Path
@@ -78,9 +78,27 @@ class EnsembleResult:
         return any(m.resumed for m in self.members)
 
 
+def ensemble_jobs(instances, time, event, config: TrainConfig, *, seed: int = 0, n_members: int | None = None,
+                  checkpoint_dir: str | Path | None = None, name: str = "") -> list:
+    """The :class:`~npc_lib.model.pool.NetworkJob` of each member (seed :func:`member_seed`, own checkpoints).
+
+    Parameters are those of :func:`train_ensemble`; ``name`` prefixes the jobs' names.
+    """
+    from npc_lib.model.pool import NetworkJob
+
+    k_members = _check_members(config.ensemble_size if n_members is None else n_members)
+    time = np.asarray(time, dtype=float).reshape(-1)
+    event = np.asarray(event).reshape(-1)
+    return [NetworkJob(name=f"{name}member {k}".strip(), instances=instances, time=time, event=event, config=config,
+                       seed=member_seed(seed, k),
+                       checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir) / f"member{k}")
+            for k in range(k_members)]
+
+
 def train_ensemble(instances, time, event, config: TrainConfig, *, seed: int = 0, n_members: int | None = None,
                    checkpoint_dir: str | Path | None = None, progress: bool = True,
-                   on_epoch_model: Callable[[int, int, int, Any], None] | None = None) -> EnsembleResult:
+                   on_epoch_model: Callable[[int, int, int, Any], None] | None = None,
+                   workers: int = 0) -> EnsembleResult:
     """Train ``n_members`` networks (default ``config.ensemble_size``) on the same instances.
 
     Parameters
@@ -100,25 +118,32 @@ def train_ensemble(instances, time, event, config: TrainConfig, *, seed: int = 0
     progress : bool
         Progress bars.
     on_epoch_model : callable, optional
-        ``on_epoch_model(member, stage, epoch, model)`` after each epoch.
+        ``on_epoch_model(member, stage, epoch, model)`` after each epoch
+        (members trained in this process only: ``workers=0``).
+    workers : int
+        0: members one after another in this process; ``k >= 1``: side by
+        side in ``k`` one-thread processes (:func:`npc_lib.model.pool.train_networks`).
 
     Returns
     -------
     EnsembleResult
     """
+    from npc_lib.model.pool import train_networks
     from npc_lib.model.training import train_signature
 
-    k_members = _check_members(config.ensemble_size if n_members is None else n_members)
-    members, seeds = [], []
-    for k in range(k_members):
-        s = member_seed(seed, k)
-        hook = None if on_epoch_model is None else (lambda stage, epoch, model, k=k: on_epoch_model(k, stage, epoch,
-                                                                                                      model))
-        members.append(train_signature(
-            instances, time, event, config, seed=s, progress=progress, on_epoch_model=hook,
-            checkpoint_dir=None if checkpoint_dir is None else Path(checkpoint_dir) / f"member{k}"))
-        seeds.append(s)
-    return EnsembleResult(members=members, seeds=seeds)
+    jobs = ensemble_jobs(instances, time, event, config, seed=seed, n_members=n_members,
+                         checkpoint_dir=checkpoint_dir)
+    if on_epoch_model is None:
+        members = train_networks(jobs, workers=workers, progress=progress)
+    elif workers:
+        raise ValueError("on_epoch_model needs the members trained in this process: workers=0")
+    else:
+        members = [train_signature(job.instances, job.time, job.event, config, seed=job.seed, progress=progress,
+                                   checkpoint_dir=job.checkpoint_dir,
+                                   on_epoch_model=lambda stage, epoch, model, k=k: on_epoch_model(k, stage, epoch,
+                                                                                                  model))
+                   for k, job in enumerate(jobs)]
+    return EnsembleResult(members=members, seeds=[job.seed for job in jobs])
 
 
 def standardise_members(member_risks: Sequence[pd.Series], train_ids: Sequence[str]) -> list[dict]:

@@ -53,6 +53,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import pandas as pd
 
 from npc_lib._io import file_lock, read_json, write_json
+from npc_lib.model.backend import THREAD_VARS, thread_env
 from npc_lib.run import RunConfig, resolve_profile
 from npc_lib.run.cohort_source import default_cohort_dir
 from npc_lib.runners.book import chapters as book_chapters
@@ -63,8 +64,6 @@ STUDY_FILE = "study.json"
 PROFILE_FILE = "profile.yml"
 #: the last chapter executed by default: every claim of the reproduction report is decided by then
 DEFAULT_CHAPTERS = ("05_models", "06_nomogram", "07_endpoints_subgroups", "08_radiomics")
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 _KERNEL_START_MARKERS = ("Address already in use", "Kernel died before replying", "kernel_info",
                          "Kernel didn't respond", "DeadKernelError", "ZMQError")
 
@@ -136,9 +135,10 @@ class Study:
         """The resolved configuration (``run.json``) of one replicate."""
         base = resolve_profile(self.profile)
         knobs = {name: dict(v) for name, v in base.chapters.items()}
-        extra: dict[str, dict[str, Any]] = {}
+        # the task's threads train the networks, one process of one thread each (as npc run does)
+        extra: dict[str, dict[str, Any]] = {"04_signatures": {"train_workers": self.threads}}
         if not self.crossval:
-            extra["04_signatures"] = {"crossval_sequences": ""}
+            extra["04_signatures"]["crossval_sequences"] = ""
         if "08_radiomics" in self.chapters_run():
             extra["08_radiomics"] = {"n_jobs": self.threads}
         for name, values in {**extra, **{k: dict(v) for k, v in self.chapter_parameters.items()}}.items():
@@ -254,14 +254,9 @@ def read_study(path: str | os.PathLike) -> Study:
 
 
 # -- one replicate (a Dask task) ----------------------------------------------------------------
-def thread_env(threads: int) -> dict[str, str]:
-    """Environment variables pinning OpenMP, BLAS and TensorFlow to ``threads`` threads."""
-    return {v: str(int(threads)) for v in _THREAD_VARS}
-
-
 @contextlib.contextmanager
 def _pinned_threads(threads: int) -> Iterator[None]:
-    old = {v: os.environ.get(v) for v in _THREAD_VARS}
+    old = {v: os.environ.get(v) for v in THREAD_VARS}
     os.environ.update(thread_env(threads))
     try:
         yield

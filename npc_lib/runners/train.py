@@ -27,8 +27,10 @@ Outputs (each written atomically) in ``out_dir``:
 
 from __future__ import annotations
 
-__all__ = ["run_training", "run_crossval", "load_signature_model", "signature_risk", "signature_instances"]
+__all__ = ["run_training", "run_crossval", "run_signatures", "SignatureTraining", "load_signature_model",
+           "signature_risk", "signature_instances"]
 
+import dataclasses
 import time as _time
 from pathlib import Path
 
@@ -130,64 +132,45 @@ def _c_index(time, event, risk) -> dict:
     return {"c_index": c.c_index, "lower": c.lower, "upper": c.upper, "se": c.se, "p": c.p_value}
 
 
-def run_training(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame, seed: int = 0,
-                 progress: bool = True) -> dict:
-    """Train the DL signature of one MR sequence and score it on the training and test cohorts.
+@dataclasses.dataclass
+class _SignaturePlan:
+    """A sequence's preprocessed bags and the ensemble's network jobs (nothing trained yet)."""
 
-    Parameters
-    ----------
-    cohort : Cohort or path-like
-        A loaded :class:`~npc_lib.cohort.load.Cohort` (with ``sequence``) or a
-        cohort folder in the SPEC layout.
-    sequence : {"T1", "T2", "T1C"}
-    out_dir : path-like
-        Output folder (see the module docstring).
-    config : TrainConfig
-        The training (:meth:`TrainConfig.for_preset`).
-    split : DataFrame
-        ``patient_id``, ``cohort`` (``train``/``test``) of every patient of the
-        cohort (:func:`npc_lib.cohort.split.read_split`); used as given.
-    seed : int
-        Seed of the training.
-    progress : bool
-        Progress bars.
+    sequence: str
+    split: pd.DataFrame
+    train_ids: list
+    test_ids: list
+    instances: object
+    jobs: list
+    prep_seconds: float
 
-    Returns
-    -------
-    dict
-        The metrics written to ``metrics_<seq>.json`` (``train_c_index``,
-        ``test_c_index``, their CIs, ``epochs``, ``seconds``, ``members``, ...).
 
-    Notes
-    -----
-    ``config.ensemble_size`` networks are trained on the same preprocessed
-    instances (:mod:`npc_lib.model.ensemble`); the signature is the mean of
-    their pooled risks, each standardised on the training patients. It is
-    therefore centred on the training cohort (mean 0: 0 is an average
-    training patient; the Cox loss leaves the offset arbitrary). Higher = worse.
-    """
+def _plan_signature(cohort, sequence: str, out_dir: Path, config, split: pd.DataFrame, seed: int,
+                    make) -> _SignaturePlan:
+    from npc_lib.model.ensemble import ensemble_jobs
+
+    train_ids = split.loc[split["cohort"] == "train", "patient_id"].tolist()
+    test_ids = split.loc[split["cohort"] == "test", "patient_id"].tolist()
+    t0 = _time.perf_counter()
+    instances = make(train_ids, train_ids + test_ids)
+    prep_seconds = _time.perf_counter() - t0
+    time, event = _outcomes(cohort, train_ids)  # the training cohort's outcomes only
+    jobs = ensemble_jobs(instances.subset(train_ids), time, event, config, seed=seed,
+                         checkpoint_dir=out_dir / f"checkpoints_{sequence}", name=f"{sequence} ")
+    return _SignaturePlan(sequence, split, train_ids, test_ids, instances, jobs, prep_seconds)
+
+
+def _finish_signature(plan: _SignaturePlan, results: list, cohort, config, out_dir: Path, seed: int) -> dict:
+    """Score the trained ensemble on every patient, write the signature's files; its metrics."""
     import keras
 
     from npc_lib.model.checkpoint import quiet_numpy_copy_warning
-    from npc_lib.model.ensemble import ensemble_signature, standardise_members, train_ensemble
+    from npc_lib.model.ensemble import EnsembleResult, ensemble_signature, standardise_members
     from npc_lib.model.training import predict_patient_risk
 
-    sequence = _check_sequence(sequence)
-    config = _check_config(config)
-    out_dir = Path(out_dir)
-    t_start = _time.perf_counter()
-    cohort = _cohort(cohort, sequence)
-    split = _check_split(split, cohort)
-    train_ids = split.loc[split["cohort"] == "train", "patient_id"].tolist()
-    test_ids = split.loc[split["cohort"] == "test", "patient_id"].tolist()
-
-    t0 = _time.perf_counter()
-    instances = _make_instances(cohort, sequence, config, progress)(train_ids, train_ids + test_ids)
-    prep_seconds = _time.perf_counter() - t0
-    time, event = _outcomes(cohort, train_ids)  # the training cohort's outcomes only
-    result = train_ensemble(instances.subset(train_ids), time, event, config, seed=seed,
-                            checkpoint_dir=out_dir / f"checkpoints_{sequence}", progress=progress)
-
+    sequence, split, train_ids, test_ids, instances = (plan.sequence, plan.split, plan.train_ids, plan.test_ids,
+                                                       plan.instances)
+    result = EnsembleResult(members=list(results), seeds=[job.seed for job in plan.jobs])
     t0 = _time.perf_counter()
     member_risk = [predict_patient_risk(m, instances, config) for m in result.models]  # same instances for all
     standardisation = standardise_members(member_risk, train_ids)
@@ -216,8 +199,8 @@ def run_training(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame,
     metrics.update({
         "ensemble_size": len(result.members), "members": member_rows,
         "epochs": first.epochs, "resumed": result.resumed,
-        "train_seconds": result.seconds, "preprocess_seconds": prep_seconds, "predict_seconds": predict_seconds,
-        "seconds": _time.perf_counter() - t_start,
+        "train_seconds": result.seconds, "preprocess_seconds": plan.prep_seconds, "predict_seconds": predict_seconds,
+        "seconds": plan.prep_seconds + result.seconds + predict_seconds,
         "instances_per_second": result.instances / result.seconds if result.seconds > 0 else None,
         "n_instances": len(instances), "backend": keras.backend.backend(), "config": config.to_dict(),
         "history": first.history.replace({np.nan: None}).to_dict(orient="records"),
@@ -233,6 +216,131 @@ def run_training(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame,
     write_csv(signature[["patient_id", "cohort", "risk"]], out_dir / f"signature_{sequence}.csv")
     write_json(metrics, out_dir / f"metrics_{sequence}.json")
     return metrics
+
+
+def run_training(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame, seed: int = 0,
+                 progress: bool = True, workers: int = 0) -> dict:
+    """Train the DL signature of one MR sequence and score it on the training and test cohorts.
+
+    Parameters
+    ----------
+    cohort : Cohort or path-like
+        A loaded :class:`~npc_lib.cohort.load.Cohort` (with ``sequence``) or a
+        cohort folder in the SPEC layout.
+    sequence : {"T1", "T2", "T1C"}
+    out_dir : path-like
+        Output folder (see the module docstring).
+    config : TrainConfig
+        The training (:meth:`TrainConfig.for_preset`).
+    split : DataFrame
+        ``patient_id``, ``cohort`` (``train``/``test``) of every patient of the
+        cohort (:func:`npc_lib.cohort.split.read_split`); used as given.
+    seed : int
+        Seed of the training.
+    progress : bool
+        Progress bars.
+    workers : int
+        0: the ensemble's networks one after another in this process;
+        ``k >= 1``: side by side in ``k`` one-thread processes
+        (:func:`npc_lib.model.pool.train_networks`; the numbers do not depend on ``k``).
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics_<seq>.json`` (``train_c_index``,
+        ``test_c_index``, their CIs, ``epochs``, ``seconds``, ``members``, ...).
+
+    Notes
+    -----
+    ``config.ensemble_size`` networks are trained on the same preprocessed
+    instances (:mod:`npc_lib.model.ensemble`); the signature is the mean of
+    their pooled risks, each standardised on the training patients. It is
+    therefore centred on the training cohort (mean 0: 0 is an average
+    training patient; the Cox loss leaves the offset arbitrary). Higher = worse.
+    """
+    return run_signatures(cohort, [sequence], out_dir, config=config, split=split, seed=seed, progress=progress,
+                          workers=workers).metrics[sequence]
+
+
+@dataclasses.dataclass
+class SignatureTraining:
+    """What :func:`run_signatures` trained: per sequence its metrics, and the cross-validation folds.
+
+    Attributes
+    ----------
+    metrics : dict
+        ``{sequence: metrics of metrics_<seq>.json}``.
+    crossval : DataFrame
+        One row per sequence and fold (:func:`run_crossval`'s columns); empty without cross-validation.
+    """
+
+    metrics: dict
+    crossval: pd.DataFrame
+
+
+def run_signatures(cohort, sequences, out_dir, *, config, split: pd.DataFrame, seed: int = 0,
+                   crossval_sequences=(), n_folds: int = 3, progress: bool = True,
+                   workers: int | None = 0) -> SignatureTraining:
+    """Train the signatures of ``sequences`` and cross-validate ``crossval_sequences``, all networks in one pool.
+
+    The outputs are those of :func:`run_training` and :func:`run_crossval`
+    for each sequence (the same files, the same numbers for the same
+    ``workers`` choice); each sequence's volumes are read once for both.
+
+    Parameters
+    ----------
+    cohort, out_dir, config, split, seed, progress
+        As in :func:`run_training`.
+    sequences : sequence of str
+        Sequences to train a signature for.
+    crossval_sequences : sequence of str
+        Sequences to cross-validate in the training cohort.
+    n_folds : int
+        Folds of the cross-validation.
+    workers : int or None
+        0: every network in this process, one after another; ``k >= 1``: all
+        networks (signature members first, then folds) side by side in ``k``
+        one-thread processes; None: :func:`npc_lib.model.pool.default_workers`.
+
+    Returns
+    -------
+    SignatureTraining
+    """
+    from npc_lib.model.crossval import plan_cross_validation, score_cross_validation
+    from npc_lib.model.pool import default_workers, train_networks
+
+    config = _check_config(config)
+    sequences = [_check_sequence(q) for q in sequences]
+    cv_sequences = [_check_sequence(q) for q in crossval_sequences]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plans, cv_plans = {}, {}
+    for q in dict.fromkeys([*sequences, *cv_sequences]):
+        loaded = _cohort(cohort, q)
+        table = _check_split(split, loaded)
+        make = _make_instances(loaded, q, config, progress)  # the volumes are read once for both
+        if q in sequences:
+            plans[q] = (loaded, _plan_signature(loaded, q, out_dir, config, table, seed, make))
+        if q in cv_sequences:
+            train_ids = table.loc[table["cohort"] == "train", "patient_id"].tolist()
+            time, event = _outcomes(loaded, train_ids)
+            cv_plans[q] = plan_cross_validation(make, train_ids, time, event, config, n_folds=n_folds, seed=seed,
+                                                checkpoint_dir=out_dir / f"checkpoints_crossval_{q}",
+                                                name=f"{q} cross-validation ")
+    jobs = [j for _, p in plans.values() for j in p.jobs] + [j for p in cv_plans.values() for j in p.jobs]
+    trained = dict(zip((j.name for j in jobs),
+                       train_networks(jobs, workers=default_workers(len(jobs)) if workers is None else workers,
+                                      progress=progress)))
+    metrics = {q: _finish_signature(p, [trained[j.name] for j in p.jobs], loaded, config, out_dir, seed)
+               for q, (loaded, p) in plans.items()}
+    tables = []
+    for q, p in cv_plans.items():
+        table = score_cross_validation(p, [trained[j.name] for j in p.jobs])
+        table.insert(0, "sequence", q)
+        write_csv(table, out_dir / f"crossval_{q}.csv")
+        tables.append(table)
+    return SignatureTraining(metrics=metrics, crossval=pd.concat(tables, ignore_index=True) if tables
+                             else pd.DataFrame())
 
 
 def _weights_name(sequence: str, member: int) -> str:
@@ -297,7 +405,7 @@ def signature_instances(cohort, out_dir, sequence: str, patient_ids=None):
 
 
 def run_crossval(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame, seed: int = 0,
-                 n_folds: int = 3, progress: bool = True) -> pd.DataFrame:
+                 n_folds: int = 3, progress: bool = True, workers: int = 0) -> pd.DataFrame:
     """A8: ``n_folds``-fold cross-validation inside the training cohort of ``split``.
 
     Each fold refits the image standardisation and the network on the other
@@ -313,6 +421,8 @@ def run_crossval(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame,
         As in :func:`run_training`.
     n_folds : int
         Folds (3 in the paper).
+    workers : int
+        As in :func:`run_training`.
 
     Returns
     -------
@@ -320,18 +430,6 @@ def run_crossval(cohort, sequence: str, out_dir, *, config, split: pd.DataFrame,
         One row per fold (see :func:`npc_lib.model.crossval.cross_validate`)
         plus ``sequence``.
     """
-    from npc_lib.model.crossval import cross_validate
-
-    sequence = _check_sequence(sequence)
-    config = _check_config(config)
-    out_dir = Path(out_dir)
-    cohort = _cohort(cohort, sequence)
-    split = _check_split(split, cohort)
-    train_ids = split.loc[split["cohort"] == "train", "patient_id"].tolist()
-    time, event = _outcomes(cohort, train_ids)
-    table = cross_validate(_make_instances(cohort, sequence, config, progress), train_ids, time, event, config,
-                           n_folds=n_folds, seed=seed, checkpoint_dir=out_dir / f"checkpoints_crossval_{sequence}",
-                           progress=progress)
-    table.insert(0, "sequence", sequence)
-    write_csv(table, out_dir / f"crossval_{sequence}.csv")
-    return table
+    return run_signatures(cohort, [], out_dir, config=config, split=split, seed=seed,
+                          crossval_sequences=[sequence], n_folds=n_folds, progress=progress,
+                          workers=workers).crossval
