@@ -12,6 +12,21 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cohort_factory import make_tiny_cohort  # noqa: E402
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs two workers, ``--dist loadgroup``): one group per test
+    file, so that a module's fixtures are built once and its tests run in order, and one group for
+    every file with a test of the session's smoke run, so that run is executed once, by one worker."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+
+    def module(item):
+        return item.nodeid.split("::")[0]
+
+    shared = {module(i) for i in items if "smoke_run" in getattr(i, "fixturenames", ())}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("smoke_run" if module(item) in shared else module(item)))
+
+
 @pytest.fixture
 def tiny_cohort(tmp_path: Path) -> Path:
     """A valid 8-patient cohort (SPEC layout) under a fresh temporary directory."""

@@ -262,3 +262,18 @@ def test_fit_cox_matches_scikit_survival(ties):
         d[cov].astype(float), Surv.from_arrays(d["status"] == 1, d["time"]))
     ours = fit_cox(d, "time", "status", cov, ties=ties)
     np.testing.assert_allclose(ours.params.to_numpy(), peer.coef_, rtol=1e-7, atol=1e-10)
+
+
+def test_fit_cox_singular_information_flags_the_column_instead_of_failing():
+    from npc_lib.stats.cox import CoxConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=50)
+    d = pd.DataFrame({"t": rng.exponential(np.exp(-x)), "e": 1, "x": x, "x2": 2 * x})  # x2 aliased with x
+    with pytest.warns(CoxConvergenceWarning, match=r"information matrix singular for covariates \['x2'\]"):
+        fit = fit_cox(d, "t", "e", ["x", "x2"])
+    assert np.isnan(fit.summary.loc["x2", "se"]) and np.isfinite(fit.summary.loc["x", "se"])
+    # the kept block is the inverse information of the model without the aliased column
+    alone = fit_cox(d, "t", "e", ["x"])
+    assert fit.summary.loc["x", "se"] == pytest.approx(alone.summary.loc["x", "se"], rel=1e-6)
+    assert fit.loglik == pytest.approx(alone.loglik, rel=1e-9)  # same fitted linear predictor

@@ -337,8 +337,8 @@ def export_bundle(run, out, *, cutoff: Mapping | None = None, archive: bool = Fa
     is verified (:func:`load_bundle`) before it replaces ``out``.
     """
     from npc_lib.model.signature import preprocess_name, read_preprocess, weights_name
-    from npc_lib.run.model_card import (AGGREGATES, development_cohort, development_ranges, performance_summary,
-                                        render_model_card)
+    from npc_lib.run.model_card import (AGGREGATES, development_cohort, development_ranges, development_ranges_name,
+                                        performance_summary, render_model_card)
     from npc_lib.run.run import Run
     from npc_lib.stats.nomogram_export import write_model_document
 
@@ -349,8 +349,10 @@ def export_bundle(run, out, *, cutoff: Mapping | None = None, archive: bool = Fa
         raise ValueError(f"run {run.dir}: no trained signature (run chapter 04_signatures first)")
     nomogram, locked, note = _nomogram_part(run, cutoff)
     pre = {s: read_preprocess(sig_dir, s) for s in sequences}
+    known = {s: read_json(sig_dir / development_ranges_name(s), "development ranges") for s in sequences
+             if (sig_dir / development_ranges_name(s)).is_file()}  # written by the training: no image read again
     development = development_ranges(run.cohort(), {s: pre[s]["instances"]["standardizer"] for s in sequences},
-                                     run.patient_ids("train"))
+                                     run.patient_ids("train"), known=known)
     manifest = {
         "format": BUNDLE_FORMAT, "created": _now(),
         "software": {**_versions(), "keras_backend_trained": _trained_backend(sig_dir, sequences)},

@@ -18,8 +18,8 @@ deviations).
 
 from __future__ import annotations
 
-__all__ = ["AGGREGATES", "WIDEN", "MIN_WIDEN", "development_cohort", "development_ranges", "performance_summary",
-           "render_model_card"]
+__all__ = ["AGGREGATES", "WIDEN", "MIN_WIDEN", "development_cohort", "development_ranges", "development_ranges_name",
+           "sequence_ranges", "performance_summary", "render_model_card"]
 
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping
@@ -65,7 +65,49 @@ def development_cohort(run) -> dict:
     return out
 
 
-def development_ranges(cohort, standardizers: Mapping[str, dict], patient_ids) -> dict:
+def development_ranges_name(sequence: str) -> str:
+    """File in chapter 04's folder holding one sequence's development ranges: ``development_<seq>.json``."""
+    return f"development_{sequence}.json"
+
+
+def sequence_ranges(spacing, landmarks, percentiles) -> dict:
+    """One sequence's development ranges from its training images.
+
+    Parameters
+    ----------
+    spacing : array, shape (n_patients, 3)
+        Each training image's voxel spacing (mm, RAS x, y, z).
+    landmarks : array, shape (n_patients, 2)
+        Each image's lowest and highest intensity landmark (raw intensities).
+    percentiles : sequence of float
+        The standardiser's lowest and highest landmark percentiles.
+
+    Returns
+    -------
+    dict
+        ``{"n_patients", "spacing_mm": {"min": [x, y, z], "max": [...]}, "intensity":
+        {"low": {"min", "max"}, "high": {"min", "max"}, "percentiles": [p_low, p_high]}}``.
+
+    Examples
+    --------
+    >>> r = sequence_ranges([[1, 1, 3], [0.5, 0.5, 4]], [[10, 900], [20, 800]], [1, 99])
+    >>> r["spacing_mm"]["min"], r["intensity"]["high"]
+    ([0.5, 0.5, 3.0], {'min': 800.0, 'max': 900.0})
+    """
+    sp = np.asarray(spacing, dtype=float)
+    it = np.asarray(landmarks, dtype=float)
+    if sp.ndim != 2 or sp.shape[1] != 3 or it.shape != (sp.shape[0], 2) or not sp.shape[0]:
+        raise ValueError(f"spacing must have shape (n, 3) and landmarks (n, 2), n >= 1; got {sp.shape} and "
+                         f"{it.shape}")
+    return {"n_patients": int(sp.shape[0]),
+            "spacing_mm": {"min": sp.min(axis=0).tolist(), "max": sp.max(axis=0).tolist()},
+            "intensity": {"low": {"min": float(it[:, 0].min()), "max": float(it[:, 0].max())},
+                          "high": {"min": float(it[:, 1].min()), "max": float(it[:, 1].max())},
+                          "percentiles": [float(percentiles[0]), float(percentiles[-1])]}}
+
+
+def development_ranges(cohort, standardizers: Mapping[str, dict], patient_ids, *,
+                       known: Mapping[str, dict] | None = None) -> dict:
     """Per sequence: min/max over ``patient_ids`` of voxel spacing (mm, RAS x, y, z) and intensity landmarks.
 
     Parameters
@@ -77,19 +119,25 @@ def development_ranges(cohort, standardizers: Mapping[str, dict], patient_ids) -
         its settings give each image's landmarks.
     patient_ids : sequence of str
         The training patients.
+    known : mapping, optional
+        Sequence -> its :func:`sequence_ranges`, computed when the training
+        read the images (``development_<seq>.json`` of chapter 04); those
+        sequences' images are not read again.
 
     Returns
     -------
     dict
-        ``rule``, ``widen``, ``min_widen`` and ``sequences``: ``{seq: {"n_patients",
-        "spacing_mm": {"min": [x, y, z], "max": [...]}, "intensity": {"low": {"min", "max"},
-        "high": {"min", "max"}, "percentiles": [p_low, p_high]}}}``.
+        ``rule``, ``widen``, ``min_widen`` and ``sequences``: ``{seq: sequence_ranges(...)}``.
     """
     from npc_lib.imaging.standardize import HistogramStandardizer
 
     ids = [str(p) for p in patient_ids]
+    known = dict(known or {})
     out = {}
     for seq, desc in standardizers.items():
+        if seq in known:
+            out[seq] = known[seq]
+            continue
         std = HistogramStandardizer.from_dict({**desc, "standard_landmarks": None})
 
         def one(pid, seq=seq, std=std):
@@ -99,13 +147,7 @@ def development_ranges(cohort, standardizers: Mapping[str, dict], patient_ids) -
 
         with ThreadPoolExecutor(max_workers=_N_JOBS) as pool:
             parts = list(pool.map(one, ids))
-        sp = np.array([p[0] for p in parts], float)
-        it = np.array([p[1] for p in parts], float)
-        out[seq] = {"n_patients": len(parts),
-                    "spacing_mm": {"min": sp.min(axis=0).tolist(), "max": sp.max(axis=0).tolist()},
-                    "intensity": {"low": {"min": float(it[:, 0].min()), "max": float(it[:, 0].max())},
-                                  "high": {"min": float(it[:, 1].min()), "max": float(it[:, 1].max())},
-                                  "percentiles": [std.percentiles[0], std.percentiles[-1]]}}
+        out[seq] = sequence_ranges([p[0] for p in parts], [p[1] for p in parts], std.percentiles)
     rule = (f"an image is flagged when a voxel spacing (mm, RAS x, y, z) or its lowest or highest intensity "
             f"landmark lies outside [lo - w, hi + w], lo and hi the training cohort's minimum and maximum, "
             f"w = max({WIDEN} x (hi - lo), {MIN_WIDEN} x |(lo + hi) / 2|)")

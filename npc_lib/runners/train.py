@@ -17,6 +17,8 @@ Outputs (each written atomically) in ``out_dir``:
 * ``metrics_<seq>.json``: training and test Harrell C-index (95% CI),
   epochs per stage, seconds, instances per second, backend, configuration;
 * ``members_<seq>.csv``: each ensemble member's standardised risk;
+* ``development_<seq>.json``: the training images' range of voxel spacing and
+  intensity landmarks (the model bundle's development ranges; aggregates only);
 * ``model_<seq>_member<k>.weights.h5`` and ``preprocess_<seq>.json``: the
   members' weights, the fitted image preprocessing and each member's
   standardisation, to reload the signature (:func:`signature_risk`) or one
@@ -122,6 +124,7 @@ def _make_instances(cohort, sequence: str, config, progress: bool):
         raw = cache["raw"]
         return raw.instances(list(ids), raw.fit_standardizer(list(train_ids)))
 
+    make.raw = lambda: cache["raw"]  # the bags read so far (landmarks and spacing of every image)
     return make
 
 
@@ -143,11 +146,13 @@ class _SignaturePlan:
     instances: object
     jobs: list
     prep_seconds: float
+    ranges: dict | None  # the training images' development ranges (run.model_card.sequence_ranges)
 
 
 def _plan_signature(cohort, sequence: str, out_dir: Path, config, split: pd.DataFrame, seed: int,
                     make) -> _SignaturePlan:
     from npc_lib.model.ensemble import ensemble_jobs
+    from npc_lib.run.model_card import sequence_ranges
 
     train_ids = split.loc[split["cohort"] == "train", "patient_id"].tolist()
     test_ids = split.loc[split["cohort"] == "test", "patient_id"].tolist()
@@ -157,7 +162,12 @@ def _plan_signature(cohort, sequence: str, out_dir: Path, config, split: pd.Data
     time, event = _outcomes(cohort, train_ids)  # the training cohort's outcomes only
     jobs = ensemble_jobs(instances.subset(train_ids), time, event, config, seed=seed,
                          checkpoint_dir=out_dir / f"checkpoints_{sequence}", name=f"{sequence} ")
-    return _SignaturePlan(sequence, split, train_ids, test_ids, instances, jobs, prep_seconds)
+    raw = make.raw()
+    pos = {p: i for i, p in enumerate(raw.patient_ids)}
+    rows = [pos[p] for p in train_ids]
+    ranges = (None if raw.spacing is None else
+              sequence_ranges(raw.spacing[rows], raw.landmarks[rows][:, [0, -1]], raw.template.percentiles))
+    return _SignaturePlan(sequence, split, train_ids, test_ids, instances, jobs, prep_seconds, ranges)
 
 
 def _finish_signature(plan: _SignaturePlan, results: list, cohort, config, out_dir: Path, seed: int) -> dict:
@@ -167,6 +177,7 @@ def _finish_signature(plan: _SignaturePlan, results: list, cohort, config, out_d
     from npc_lib.model.checkpoint import quiet_numpy_copy_warning
     from npc_lib.model.ensemble import EnsembleResult, ensemble_signature, standardise_members
     from npc_lib.model.training import predict_patient_risk
+    from npc_lib.run.model_card import development_ranges_name
 
     sequence, split, train_ids, test_ids, instances = (plan.sequence, plan.split, plan.train_ids, plan.test_ids,
                                                        plan.instances)
@@ -212,6 +223,8 @@ def _finish_signature(plan: _SignaturePlan, results: list, cohort, config, out_d
     write_json({"config": config.to_dict(), "instances": instances.meta, "sequence": sequence,
                 "members": [{"seed": r["seed"], "loc": r["loc"], "scale": r["scale"]} for r in member_rows]},
                out_dir / f"preprocess_{sequence}.json")
+    if plan.ranges is not None:
+        write_json(plan.ranges, out_dir / development_ranges_name(sequence))
     write_csv(members, out_dir / f"members_{sequence}.csv")
     write_csv(signature[["patient_id", "cohort", "risk"]], out_dir / f"signature_{sequence}.csv")
     write_json(metrics, out_dir / f"metrics_{sequence}.json")

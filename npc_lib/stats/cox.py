@@ -328,6 +328,43 @@ def _chi2_test(chi2: float, df: int) -> dict:
     return {"chi2": float(chi2), "df": int(df), "p": float(_sps.chi2.sf(chi2, df)) if df > 0 else float("nan")}
 
 
+def _information_inverse(info: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of the information matrix, and which columns are singular.
+
+    A regular matrix: its inverse, no column singular. A singular one (an
+    aliased covariate, or an information that underflowed along an infinite
+    coefficient): R's ``cholesky2``/``chinv2`` rule, columns taken in order and
+    one whose pivot (Schur complement given the columns kept before it) is not
+    above ``eps^0.75`` times the largest diagonal entry is singular; the kept
+    block is inverted and the singular rows and columns are 0.
+    """
+    try:
+        cov = np.linalg.inv(info)
+        if np.all(np.isfinite(cov)):
+            return cov, np.zeros(info.shape[0], bool)
+    except np.linalg.LinAlgError:
+        pass
+    p = info.shape[0]
+    diag = np.diag(info)
+    tol = np.finfo(float).eps ** 0.75 * (np.nanmax(np.abs(diag)) if np.isfinite(diag).any() else 0.0)
+    keep: list[int] = []
+    for j in range(p):
+        pivot = info[j, j]
+        if keep:
+            try:
+                pivot = pivot - info[j, keep] @ np.linalg.solve(info[np.ix_(keep, keep)], info[keep, j])
+            except np.linalg.LinAlgError:
+                pivot = np.nan
+        if np.isfinite(pivot) and pivot > tol:
+            keep.append(j)
+    cov = np.zeros((p, p))
+    if keep:
+        cov[np.ix_(keep, keep)] = np.linalg.inv(info[np.ix_(keep, keep)])
+    singular = np.ones(p, bool)
+    singular[keep] = False
+    return cov, singular
+
+
 def fit_cox(
     df: pd.DataFrame,
     duration_col: str,
@@ -367,6 +404,15 @@ def fit_cox(
     ValueError
         NaN, negative time, no events, unknown/constant covariate, unknown ``ties``.
 
+    Warns
+    -----
+    CoxConvergenceWarning
+        No convergence; a coefficient that may be infinite; or a singular
+        information matrix (an aliased covariate, or one whose information
+        underflowed along an infinite coefficient): that covariate's standard
+        error is NaN (R's ``cholesky2`` rule picks it; R reports its
+        coefficient as NA, here it keeps Newton's minimum-norm value).
+
     Examples
     --------
     >>> import pandas as pd
@@ -393,8 +439,15 @@ def fit_cox(
     _, _, _, w1 = _partial_loglik(beta, rs, need_derivs=False)
     names = list(covariates)
     if p:
-        cov = np.linalg.inv(info)
-        se = np.sqrt(np.diag(cov))
+        cov, singular = _information_inverse(info)
+        if singular.any():
+            warnings.warn(
+                f"Cox information matrix singular for covariates {[c for c, b in zip(covariates, singular) if b]} "
+                "(aliased, or an infinite coefficient): their standard errors are undefined (NaN)",
+                CoxConvergenceWarning, stacklevel=2,
+            )
+        with np.errstate(invalid="ignore"):
+            se = np.where(singular, np.nan, np.sqrt(np.diag(cov)))
         # R coxph: a remaining Newton step that is large relative to beta flags an infinite coefficient
         remaining = np.abs(cov @ score)
         infinite = (remaining > 1e-9) & (remaining > np.sqrt(1e-9) * np.abs(beta))
