@@ -18,7 +18,7 @@ from npc_lib.cli import main
 from npc_lib.run import Run, resolve_profile
 from npc_lib.runners.replicate import (RECORD_FILE, STUDY_FILE, Replicate, Study, kernel_start_failure, parse_seeds,
                                        progress_line, read_study, replicate_done, replicate_profile, run_study,
-                                       study_from_seeds)
+                                       run_replicate, study_from_seeds)
 from npc_lib.runners.study_results import (HEADLINES, REPLICATES_FILE, VERDICTS_FILE, claim_verdicts_of,
                                            collect_study, execute_replication_chapter, headline_numbers,
                                            headline_values, summarize_study, write_study_tables)
@@ -194,6 +194,11 @@ def test_replicate_counts_done_only_when_every_chapter_finished(smoke_study, tmp
     shutil.copytree(out / "twin0_split2020", tmp_path / "twin0_split2020")
     rep = Replicate(0, 2020)
     assert replicate_done(study, tmp_path, rep)
+    record = tmp_path / "twin0_split2020" / RECORD_FILE
+    before = (record.read_bytes(), record.stat().st_mtime_ns)
+    # a finished task that Dask runs again (its worker lost before the result was read) changes nothing
+    assert run_replicate(study, tmp_path, 0, 2020) == json.loads(before[0])
+    assert (record.read_bytes(), record.stat().st_mtime_ns) == before
     (tmp_path / "twin0_split2020" / "01_cohort" / ".stamp").unlink()  # killed in the middle of 01_cohort
     assert not replicate_done(study, tmp_path, rep)
     shutil.copy(out / "twin0_split2020" / "01_cohort" / ".stamp", tmp_path / "twin0_split2020" / "01_cohort")

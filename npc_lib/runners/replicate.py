@@ -359,11 +359,14 @@ def run_replicate(study: Study | Mapping[str, Any], study_dir: str | os.PathLike
     on a machine of its own, however loaded this one is),
     ``worker``, ``tensorflow_in_worker`` (False: training stays in the
     kernels), ``headlines`` (:func:`headline_numbers`) and ``verdicts``
-    (:func:`claim_verdicts_of`).
+    (:func:`claim_verdicts_of`). A replicate already finished
+    (:func:`replicate_done`) is not touched: its record is returned as it is.
     """
     study = study if isinstance(study, Study) else Study.from_dict(study)
     rep = Replicate(int(twin_seed), int(split_seed))
     rep_dir = Path(study_dir) / rep.name
+    if replicate_done(study, study_dir, rep):  # e.g. a finished task that Dask reran after losing its worker
+        return read_json(rep_dir / RECORD_FILE, "replicate record")
     rep_dir.mkdir(parents=True, exist_ok=True)
     (rep_dir / RECORD_FILE).unlink(missing_ok=True)
     t0, cpu0 = time.perf_counter(), _cpu_seconds()
