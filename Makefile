@@ -45,10 +45,10 @@ browser:
 	    chromium >/dev/null; } || echo "could not install chromium: the browser tests will be skipped"; \
 	else echo "no chromium and no apt-get as root: the browser tests will be skipped"; fi
 
-# two pytest-xdist workers (tests/conftest.py groups the tests by file, and the smoke run's tests together)
+# two pytest-xdist workers, each test file on one worker (its module fixtures built once, its tests in order)
 TEST_WORKERS ?= 2
 test: setup browser
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow and not notebooks"

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cohort_factory import make_tiny_cohort  # noqa: E402
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist (``make test`` runs two workers, ``--dist loadgroup``): one group per test
     file, so that a module's fixtures are built once and its tests run in order, and one group for
