@@ -12,22 +12,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cohort_factory import make_tiny_cohort  # noqa: E402
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test`` runs two workers, ``--dist loadgroup``): one group per test
-    file, so that a module's fixtures are built once and its tests run in order, and one group for
-    every file with a test of the session's smoke run, so that run is executed once, by one worker."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-
-    def module(item):
-        return item.nodeid.split("::")[0]
-
-    shared = {module(i) for i in items if "smoke_run" in getattr(i, "fixturenames", ())}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group("smoke_run" if module(item) in shared else module(item)))
-
-
 @pytest.fixture
 def tiny_cohort(tmp_path: Path) -> Path:
     """A valid 8-patient cohort (SPEC layout) under a fresh temporary directory."""
@@ -40,9 +24,21 @@ def smoke_run(tmp_path_factory) -> Path:
 
     Shared by every test that needs a finished run (notebooks, model bundle,
     prediction, external validation): read it, never modify it; copy what a
-    test changes.
+    test changes. Under pytest-xdist (``make test``) the workers share one run:
+    the first to need it executes it under a file lock, the others wait for it
+    (the session's base temporary folder is common to the workers).
     """
+    import os
+
+    from npc_lib._io import file_lock
     from npc_lib.runners.book import run_chapters
 
-    out = tmp_path_factory.mktemp("run_smoke")
-    return run_chapters("smoke", out=out, progress=False)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return run_chapters("smoke", out=tmp_path_factory.mktemp("run_smoke"), progress=False)
+    shared = tmp_path_factory.getbasetemp().parent / "run_smoke"
+    with file_lock(shared.with_name("run_smoke.lock")):
+        done = shared.with_name("run_smoke.complete")  # beside the run: its folder holds only the run
+        if not done.is_file():
+            run_chapters("smoke", out=shared, progress=False)
+            done.touch()
+    return shared
